@@ -1,0 +1,374 @@
+//! The profile model: the shared config and credentials files as the SDKs read them, through
+//! `aws-config`'s own parser, plus keyfob's reading of what a profile asks for.
+
+use crate::env::Env;
+use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
+use aws_runtime::env_config::section::EnvConfigSections as ProfileSet;
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+/// The shared files could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A syntax error: the message names the file and line.
+    #[error("{0}; fix that line and run the command again")]
+    Parse(String),
+    /// A file exists but cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// All profiles and sso-sessions of the shared files.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    set: ProfileSet,
+    /// The config file that was read (it may not exist).
+    pub config_path: PathBuf,
+    /// The credentials file that was read (it may not exist).
+    pub credentials_path: PathBuf,
+}
+
+/// The profile to use: `--profile`, else `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`, else
+/// `default`; empty values count as unset.
+pub fn select_profile(explicit: Option<&str>, env: &Env) -> String {
+    explicit
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_owned)
+        .or_else(|| env.get_non_empty("AWS_PROFILE"))
+        .or_else(|| env.get_non_empty("AWS_DEFAULT_PROFILE"))
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+impl Profiles {
+    /// Reads the shared files the environment points at (`AWS_CONFIG_FILE`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/`).
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        let config_path = crate::paths::config_file(env);
+        let credentials_path = crate::paths::credentials_file(env);
+        let files = ProfileFiles::builder()
+            .with_file(ProfileFileKind::Config, &config_path)
+            .with_file(ProfileFileKind::Credentials, &credentials_path)
+            .build();
+        let set = load_set(
+            &aws_types::os_shim_internal::Fs::real(),
+            &env.to_aws_env(),
+            &files,
+        )?;
+        Ok(Self {
+            set,
+            config_path,
+            credentials_path,
+        })
+    }
+
+    /// Parses the given file contents (for tests and dry runs).
+    pub fn parse(config: &str, credentials: &str) -> Result<Self, ConfigError> {
+        let files = ProfileFiles::builder()
+            .with_contents(ProfileFileKind::Config, config)
+            .with_contents(ProfileFileKind::Credentials, credentials)
+            .build();
+        let env = aws_types::os_shim_internal::Env::from_slice(&[("HOME", "/nonexistent")]);
+        let set = load_set(&aws_types::os_shim_internal::Fs::from_slice(&[]), &env, &files)?;
+        Ok(Self {
+            set,
+            config_path: PathBuf::from("<config>"),
+            credentials_path: PathBuf::from("<credentials>"),
+        })
+    }
+
+    /// A profile by name.
+    pub fn profile(&self, name: &str) -> Option<Profile<'_>> {
+        self.set.get_profile(name).map(|p| Profile { name: p.name(), inner: p })
+    }
+
+    /// An `[sso-session NAME]` section by name.
+    pub fn sso_session<'a>(&'a self, name: &'a str) -> Option<SsoSession<'a>> {
+        self.set.sso_session(name).map(|s| SsoSession { name, inner: s })
+    }
+
+    /// Names of all profiles, sorted.
+    pub fn profile_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.set.profiles().map(str::to_owned).collect();
+        v.sort();
+        v
+    }
+
+    /// Names of all sso-sessions, sorted.
+    pub fn sso_session_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.set.sso_sessions().map(str::to_owned).collect();
+        v.sort();
+        v
+    }
+
+    /// The parsed set as aws-config sees it.
+    pub fn raw(&self) -> &ProfileSet {
+        &self.set
+    }
+}
+
+fn load_set(
+    fs: &aws_types::os_shim_internal::Fs,
+    env: &aws_types::os_shim_internal::Env,
+    files: &ProfileFiles,
+) -> Result<ProfileSet, ConfigError> {
+    // aws-config's loader is async only in name: its file reads are synchronous, so a
+    // trivial executor is enough and the hot path builds no runtime.
+    let fut = aws_config::profile::load(fs, env, files, Some(Cow::Borrowed("default")));
+    futures::executor::block_on(fut).map_err(|e| {
+        // The variants are private: tell them apart by the message, and take the detail
+        // (file, line, OS error) from the source chain.
+        let top = e.to_string();
+        let mut detail = String::new();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            detail = c.to_string();
+            cause = c.source();
+        }
+        if let Some(path) = top
+            .strip_prefix("could not read file `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            ConfigError::Read {
+                path: PathBuf::from(path),
+                reason: detail,
+            }
+        } else if detail.is_empty() {
+            ConfigError::Parse(one_line(&top))
+        } else {
+            ConfigError::Parse(one_line(&detail))
+        }
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// One profile.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile<'a> {
+    name: &'a str,
+    inner: &'a aws_runtime::env_config::section::Profile,
+}
+
+impl<'a> Profile<'a> {
+    /// Its name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// A key's value, trimmed; empty values are `None`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.inner.get(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// One `[sso-session NAME]` section.
+#[derive(Debug, Clone, Copy)]
+pub struct SsoSession<'a> {
+    name: &'a str,
+    inner: &'a aws_runtime::env_config::section::SsoSession,
+}
+
+impl<'a> SsoSession<'a> {
+    /// Its name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// A key's value, trimmed; empty values are `None`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.inner.get(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// What a profile asks keyfob to do, decided from its keys alone (no keychain, no network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Plan {
+    /// Role credentials through an SSO session (`keyfob_sso_*` or native `sso_*` keys).
+    Sso {
+        /// The sso-session name, or `None` for a legacy profile with `sso_start_url`.
+        session: Option<String>,
+        /// Legacy profiles: the start URL and region from the profile itself.
+        legacy: Option<(String, String)>,
+        /// The account.
+        account_id: String,
+        /// The permission set (role) name.
+        role_name: String,
+    },
+    /// A SAML role through an IdP form login.
+    Saml {
+        /// The IdP-initiated sign-in URL.
+        url: String,
+        /// The IdP user name.
+        username: String,
+        /// The role to assume, if fixed.
+        role_arn: Option<String>,
+        /// The SAML provider, if fixed.
+        principal_arn: Option<String>,
+        /// Requested session length.
+        duration_seconds: Option<i32>,
+    },
+    /// An IAM user's keys kept in the keychain by `keyfob add`, with optional MFA.
+    IamUser {
+        /// The MFA device; with it, GetSessionToken credentials are served.
+        mfa_serial: Option<String>,
+        /// Requested session length for GetSessionToken.
+        duration_seconds: Option<i32>,
+    },
+}
+
+/// A profile's keys do not make a usable plan.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Some keys of a kind are present, others missing.
+    #[error("profile {profile} has {present} but no {missing}; add it to the profile")]
+    Incomplete {
+        /// The profile.
+        profile: String,
+        /// What is there.
+        present: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// A number that is not one.
+    #[error("profile {profile}: {key} = {value:?} is not a whole number of seconds")]
+    BadNumber {
+        /// The profile.
+        profile: String,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+impl Profile<'_> {
+    /// Decides what this profile asks for.
+    pub fn plan(&self) -> Result<Plan, PlanError> {
+        let need = |key: &'static str, present: &'static str| {
+            self.get(key).map(str::to_owned).ok_or(PlanError::Incomplete {
+                profile: self.name.to_owned(),
+                present,
+                missing: key,
+            })
+        };
+        let duration = || -> Result<Option<i32>, PlanError> {
+            self.get("duration_seconds")
+                .map(|v| {
+                    v.parse::<i32>().map_err(|_| PlanError::BadNumber {
+                        profile: self.name.to_owned(),
+                        key: "duration_seconds",
+                        value: v.to_owned(),
+                    })
+                })
+                .transpose()
+        };
+        if let Some(session) = self.get("keyfob_sso_session") {
+            return Ok(Plan::Sso {
+                session: Some(session.to_owned()),
+                legacy: None,
+                account_id: need("keyfob_sso_account_id", "keyfob_sso_session")?,
+                role_name: need("keyfob_sso_role_name", "keyfob_sso_session")?,
+            });
+        }
+        if let Some(session) = self.get("sso_session") {
+            return Ok(Plan::Sso {
+                session: Some(session.to_owned()),
+                legacy: None,
+                account_id: need("sso_account_id", "sso_session")?,
+                role_name: need("sso_role_name", "sso_session")?,
+            });
+        }
+        if let Some(url) = self.get("sso_start_url") {
+            return Ok(Plan::Sso {
+                session: None,
+                legacy: Some((url.to_owned(), need("sso_region", "sso_start_url")?)),
+                account_id: need("sso_account_id", "sso_start_url")?,
+                role_name: need("sso_role_name", "sso_start_url")?,
+            });
+        }
+        if let Some(url) = self.get("keyfob_saml_url") {
+            return Ok(Plan::Saml {
+                url: url.to_owned(),
+                username: need("keyfob_saml_username", "keyfob_saml_url")?,
+                role_arn: self.get("keyfob_saml_role_arn").map(str::to_owned),
+                principal_arn: self.get("keyfob_saml_principal_arn").map(str::to_owned),
+                duration_seconds: duration()?,
+            });
+        }
+        Ok(Plan::IamUser {
+            mfa_serial: self.get("mfa_serial").map(str::to_owned),
+            duration_seconds: duration()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_order_and_empty_values() {
+        let env = Env::from_pairs([("AWS_PROFILE", ""), ("AWS_DEFAULT_PROFILE", "d")]);
+        assert_eq!(select_profile(None, &env), "d");
+        assert_eq!(select_profile(Some("x"), &env), "x");
+        let env = Env::from_pairs([("AWS_PROFILE", "p"), ("AWS_DEFAULT_PROFILE", "d")]);
+        assert_eq!(select_profile(None, &env), "p");
+        assert_eq!(select_profile(None, &Env::from_pairs::<&str, &str>([])), "default");
+    }
+
+    #[test]
+    fn plans_from_keys() {
+        let p = Profiles::parse(
+            "[sso-session acme]\nsso_start_url = https://x/start\nsso_region = eu-west-1\n\
+             [profile a]\nkeyfob_sso_session = acme\nkeyfob_sso_account_id = 111122223333\nkeyfob_sso_role_name = Admin\n\
+             [profile b]\nsso_session = acme\nsso_account_id = 1\n\
+             [profile c]\nkeyfob_saml_url = https://idp/x\nkeyfob_saml_username = alice\nduration_seconds = 3600\n\
+             [profile d]\nmfa_serial = arn:aws:iam::1:mfa/u\n",
+            "[e]\naws_access_key_id = A\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.profile("a").unwrap().plan().unwrap(),
+            Plan::Sso {
+                session: Some("acme".into()),
+                legacy: None,
+                account_id: "111122223333".into(),
+                role_name: "Admin".into()
+            }
+        );
+        assert_eq!(
+            p.profile("b").unwrap().plan().unwrap_err(),
+            PlanError::Incomplete {
+                profile: "b".into(),
+                present: "sso_session",
+                missing: "sso_role_name"
+            }
+        );
+        assert!(matches!(
+            p.profile("c").unwrap().plan().unwrap(),
+            Plan::Saml { duration_seconds: Some(3600), .. }
+        ));
+        assert!(matches!(
+            p.profile("d").unwrap().plan().unwrap(),
+            Plan::IamUser { mfa_serial: Some(_), .. }
+        ));
+        assert!(p.profile("e").is_some());
+        assert_eq!(p.sso_session("acme").unwrap().get("sso_region"), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_line() {
+        let err = Profiles::parse("[profile a]\nthis is not a property\n", "").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}

@@ -1,0 +1,388 @@
+//! The session store: every secret keyfob keeps (SSO tokens, client registrations, SAML
+//! passwords, STS credentials, IAM user keys) lives in the OS keychain under one service name.
+//!
+//! On Linux the Secret Service is used when a session bus answers, else the kernel keyring
+//! (keyutils); `KEYFOB_KEYRING=secret-service|keyutils` chooses. There is no in-memory or
+//! file fallback: a machine without a usable keychain gets an error that says how to get one.
+
+use crate::env::Env;
+use crate::lock::FileLock;
+use keyring_core::api::CredentialStore;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The keychain service every keyfob entry is filed under (overridable for test isolation).
+pub const DEFAULT_SERVICE: &str = "keyfob";
+
+/// The entry that lists every key, for backends that cannot enumerate (keyutils).
+const INDEX_KEY: &str = "__index__";
+
+/// Which keychain holds the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The freedesktop Secret Service (gnome-keyring, KWallet) over D-Bus.
+    SecretService,
+    /// The Linux kernel keyring.
+    Keyutils,
+    /// The macOS login keychain.
+    MacosKeychain,
+    /// The Windows Credential Manager.
+    WindowsCredentialManager,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::SecretService => "Secret Service",
+            Backend::Keyutils => "kernel keyring (keyutils)",
+            Backend::MacosKeychain => "macOS keychain",
+            Backend::WindowsCredentialManager => "Windows Credential Manager",
+        })
+    }
+}
+
+/// What went wrong with the keychain. Messages never contain a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No keychain backend could be opened.
+    #[error(
+        "no usable keychain: {reason}; on Linux start a Secret Service (gnome-keyring) in your session or set KEYFOB_KEYRING=keyutils"
+    )]
+    Unavailable {
+        /// Why, as the backend said it.
+        reason: String,
+    },
+    /// `KEYFOB_KEYRING` names something that is not a backend here.
+    #[error(
+        "KEYFOB_KEYRING={0:?} is not a keychain keyfob can use here; use secret-service or keyutils"
+    )]
+    UnknownBackend(String),
+    /// The keychain is locked and keyfob may not prompt.
+    #[error(
+        "the {backend} is locked: {reason}; unlock it (log in to the desktop session, or `gnome-keyring-daemon --unlock`) or set KEYFOB_KEYRING=keyutils"
+    )]
+    Locked {
+        /// The backend.
+        backend: Backend,
+        /// What it said.
+        reason: String,
+    },
+    /// A key that was just written cannot be read back.
+    #[error(
+        "the {backend} accepted entry {key:?} but cannot read it back: this session keyring drops keys; run keyfob inside `keyctl session -` (or a login session with a persistent keyring), or set KEYFOB_KEYRING=secret-service"
+    )]
+    Dropped {
+        /// The backend.
+        backend: Backend,
+        /// The entry's name (never its value).
+        key: String,
+    },
+    /// An entry holds something keyfob did not write.
+    #[error("keychain entry {key:?} is corrupt ({reason}); delete it with `keyfob remove` and log in again")]
+    Corrupt {
+        /// The entry's name.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Any other failure from the backend.
+    #[error("the {backend} failed on entry {key:?}: {reason}")]
+    Backend {
+        /// The backend.
+        backend: Backend,
+        /// The entry's name.
+        key: String,
+        /// What it said.
+        reason: String,
+    },
+}
+
+/// A place to keep keyfob's sessions: string values under string keys.
+pub trait SessionStore: Send + Sync {
+    /// Which keychain this is.
+    fn backend(&self) -> Backend;
+    /// The value under `key`, or `None`.
+    fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value` under `key`, replacing what was there.
+    fn put(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Deletes `key`; true if it existed.
+    fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Every key keyfob has stored, sorted.
+    fn list(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Typed helpers over any [`SessionStore`].
+pub trait SessionStoreExt: SessionStore {
+    /// Reads and deserialises a JSON value.
+    fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    key: key.to_owned(),
+                    // serde_json's message names the position and the expected type, never
+                    // the value.
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// Serialises and stores a JSON value.
+    fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let text = serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.put(key, &text)
+    }
+}
+
+impl<S: SessionStore + ?Sized> SessionStoreExt for S {}
+
+/// The OS keychain.
+pub struct Keychain {
+    store: Arc<CredentialStore>,
+    backend: Backend,
+    service: String,
+    index_lock: PathBuf,
+}
+
+impl std::fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keychain")
+            .field("backend", &self.backend)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keychain {
+    /// Opens the keychain this platform and environment call for.
+    pub fn open(env: &Env) -> Result<Self, StoreError> {
+        let service = env
+            .get_non_empty("KEYFOB_KEYCHAIN_SERVICE")
+            .unwrap_or_else(|| DEFAULT_SERVICE.to_owned());
+        let index_lock = crate::paths::cache_dir(env).join(format!("index-{service}.lock"));
+        let (store, backend) = open_backend(env)?;
+        tracing::debug!(%backend, %service, "opened keychain");
+        Ok(Self {
+            store,
+            backend,
+            service,
+            index_lock,
+        })
+    }
+
+    fn entry(&self, key: &str) -> Result<keyring_core::Entry, StoreError> {
+        self.store
+            .build(&self.service, key, None)
+            .map_err(|e| self.map_err(key, e))
+    }
+
+    fn map_err(&self, key: &str, e: keyring_core::Error) -> StoreError {
+        match e {
+            keyring_core::Error::NoStorageAccess(inner) => StoreError::Locked {
+                backend: self.backend,
+                reason: inner.to_string(),
+            },
+            other => StoreError::Backend {
+                backend: self.backend,
+                key: key.to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn raw_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self.entry(key)?.get_password() {
+            Ok(v) => Ok(Some(v)),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(self.map_err(key, e)),
+        }
+    }
+
+    fn raw_put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.entry(key)?
+            .set_password(value)
+            .map_err(|e| self.map_err(key, e))?;
+        // keyutils on some machines accepts the write into a session keyring that then drops
+        // it; find out now rather than at the next credential request.
+        if self.backend == Backend::Keyutils && self.raw_get(key)?.as_deref() != Some(value) {
+            return Err(StoreError::Dropped {
+                backend: self.backend,
+                key: key.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn raw_delete(&self, key: &str) -> Result<bool, StoreError> {
+        match self.entry(key)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(self.map_err(key, e)),
+        }
+    }
+
+    fn read_index(&self) -> Result<BTreeSet<String>, StoreError> {
+        match self.raw_get(INDEX_KEY)? {
+            None => Ok(BTreeSet::new()),
+            Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                key: INDEX_KEY.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn update_index(&self, f: impl FnOnce(&mut BTreeSet<String>) -> bool) -> Result<(), StoreError> {
+        // Read-modify-write of the index must not interleave between processes.
+        let _guard = FileLock::acquire(&self.index_lock).map_err(|e| StoreError::Backend {
+            backend: self.backend,
+            key: INDEX_KEY.to_owned(),
+            reason: format!("cannot lock {}: {e}", self.index_lock.display()),
+        })?;
+        let mut index = self.read_index()?;
+        if f(&mut index) {
+            let text = serde_json::to_string(&index).expect("a set of strings serialises");
+            if index.is_empty() {
+                self.raw_delete(INDEX_KEY)?;
+            } else {
+                self.raw_put(INDEX_KEY, &text)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionStore for Keychain {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.raw_get(key)
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        debug_assert!(key != INDEX_KEY);
+        self.raw_put(key, value)?;
+        self.update_index(|i| i.insert(key.to_owned()))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let existed = self.raw_delete(key)?;
+        self.update_index(|i| i.remove(key))?;
+        Ok(existed)
+    }
+
+    fn list(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.read_index()?.into_iter().collect())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    let choice = env.get_non_empty("KEYFOB_KEYRING");
+    match choice.as_deref() {
+        Some("secret-service") => open_secret_service(),
+        Some("keyutils") => open_keyutils(),
+        Some(other) => Err(StoreError::UnknownBackend(other.to_owned())),
+        None => {
+            if env.get_non_empty("DBUS_SESSION_BUS_ADDRESS").is_some() {
+                match open_secret_service() {
+                    Ok(pair) => return Ok(pair),
+                    Err(e) => tracing::debug!(error = %e, "Secret Service unavailable; using keyutils"),
+                }
+            }
+            open_keyutils()
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_secret_service() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
+        StoreError::Unavailable {
+            reason: format!("Secret Service: {e}"),
+        }
+    })?;
+    Ok((store, Backend::SecretService))
+}
+
+#[cfg(target_os = "linux")]
+fn open_keyutils() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    let store =
+        linux_keyutils_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
+            reason: format!("keyutils: {e}"),
+        })?;
+    Ok((store, Backend::Keyutils))
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "linux", target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    if let Some(other) = env.get_non_empty("KEYFOB_KEYRING").filter(|v| v != "secret-service") {
+        return Err(StoreError::UnknownBackend(other));
+    }
+    let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
+        StoreError::Unavailable {
+            reason: format!("Secret Service: {e}"),
+        }
+    })?;
+    Ok((store, Backend::SecretService))
+}
+
+#[cfg(target_os = "macos")]
+fn open_backend(_env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    let store = apple_native_keyring_store::keychain::Store::new().map_err(|e| {
+        StoreError::Unavailable {
+            reason: format!("macOS keychain: {e}"),
+        }
+    })?;
+    Ok((store, Backend::MacosKeychain))
+}
+
+#[cfg(target_os = "windows")]
+fn open_backend(_env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
+    let store = windows_native_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
+        reason: format!("Windows Credential Manager: {e}"),
+    })?;
+    Ok((store, Backend::WindowsCredentialManager))
+}
+
+/// Keys of the entries keyfob keeps, in one place so that `status` and `remove` agree with the
+/// writers.
+pub mod keys {
+    /// STS credentials cached for a profile.
+    pub fn credentials(profile: &str) -> String {
+        format!("creds/{profile}")
+    }
+    /// An IAM user's long-term key pair.
+    pub fn iam_user(profile: &str) -> String {
+        format!("iam-user/{profile}")
+    }
+    /// An SSO session's tokens.
+    pub fn sso_token(session: &str) -> String {
+        format!("sso-token/{session}")
+    }
+    /// An SSO session's OIDC client registration.
+    pub fn sso_client(session: &str) -> String {
+        format!("sso-client/{session}")
+    }
+    /// A SAML profile's IdP password.
+    pub fn saml_password(profile: &str) -> String {
+        format!("saml-password/{profile}")
+    }
+    /// Splits a key into its kind and name.
+    pub fn split(key: &str) -> (&str, &str) {
+        key.split_once('/').unwrap_or(("other", key))
+    }
+}
