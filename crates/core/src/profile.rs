@@ -2,7 +2,9 @@
 //! `aws-config`'s own parser, plus keyfob's reading of what a profile asks for.
 
 use crate::env::Env;
-use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
+use aws_runtime::env_config::file::{
+    EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
+};
 use aws_runtime::env_config::section::EnvConfigSections as ProfileSet;
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -51,10 +53,9 @@ impl Profiles {
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
         let config_path = crate::paths::config_file(env);
         let credentials_path = crate::paths::credentials_file(env);
-        let files = ProfileFiles::builder()
-            .with_file(ProfileFileKind::Config, &config_path)
-            .with_file(ProfileFileKind::Credentials, &credentials_path)
-            .build();
+        // The default files, located by aws-config from the same environment: an explicitly
+        // named file would have to exist, while a missing ~/.aws/credentials is normal.
+        let files = ProfileFiles::default();
         let set = load_set(
             &aws_types::os_shim_internal::Fs::real(),
             &env.to_aws_env(),
@@ -74,7 +75,11 @@ impl Profiles {
             .with_contents(ProfileFileKind::Credentials, credentials)
             .build();
         let env = aws_types::os_shim_internal::Env::from_slice(&[("HOME", "/nonexistent")]);
-        let set = load_set(&aws_types::os_shim_internal::Fs::from_slice(&[]), &env, &files)?;
+        let set = load_set(
+            &aws_types::os_shim_internal::Fs::from_slice(&[]),
+            &env,
+            &files,
+        )?;
         Ok(Self {
             set,
             config_path: PathBuf::from("<config>"),
@@ -84,12 +89,17 @@ impl Profiles {
 
     /// A profile by name.
     pub fn profile(&self, name: &str) -> Option<Profile<'_>> {
-        self.set.get_profile(name).map(|p| Profile { name: p.name(), inner: p })
+        self.set.get_profile(name).map(|p| Profile {
+            name: p.name(),
+            inner: p,
+        })
     }
 
     /// An `[sso-session NAME]` section by name.
     pub fn sso_session<'a>(&'a self, name: &'a str) -> Option<SsoSession<'a>> {
-        self.set.sso_session(name).map(|s| SsoSession { name, inner: s })
+        self.set
+            .sso_session(name)
+            .map(|s| SsoSession { name, inner: s })
     }
 
     /// Names of all profiles, sorted.
@@ -147,7 +157,11 @@ fn load_set(
 }
 
 fn one_line(s: &str) -> String {
-    s.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One profile.
@@ -253,11 +267,13 @@ impl Profile<'_> {
     /// Decides what this profile asks for.
     pub fn plan(&self) -> Result<Plan, PlanError> {
         let need = |key: &'static str, present: &'static str| {
-            self.get(key).map(str::to_owned).ok_or(PlanError::Incomplete {
-                profile: self.name.to_owned(),
-                present,
-                missing: key,
-            })
+            self.get(key)
+                .map(str::to_owned)
+                .ok_or(PlanError::Incomplete {
+                    profile: self.name.to_owned(),
+                    present,
+                    missing: key,
+                })
         };
         let duration = || -> Result<Option<i32>, PlanError> {
             self.get("duration_seconds")
@@ -321,7 +337,10 @@ mod tests {
         assert_eq!(select_profile(Some("x"), &env), "x");
         let env = Env::from_pairs([("AWS_PROFILE", "p"), ("AWS_DEFAULT_PROFILE", "d")]);
         assert_eq!(select_profile(None, &env), "p");
-        assert_eq!(select_profile(None, &Env::from_pairs::<&str, &str>([])), "default");
+        assert_eq!(
+            select_profile(None, &Env::from_pairs::<&str, &str>([])),
+            "default"
+        );
     }
 
     #[test]
@@ -354,14 +373,23 @@ mod tests {
         );
         assert!(matches!(
             p.profile("c").unwrap().plan().unwrap(),
-            Plan::Saml { duration_seconds: Some(3600), .. }
+            Plan::Saml {
+                duration_seconds: Some(3600),
+                ..
+            }
         ));
         assert!(matches!(
             p.profile("d").unwrap().plan().unwrap(),
-            Plan::IamUser { mfa_serial: Some(_), .. }
+            Plan::IamUser {
+                mfa_serial: Some(_),
+                ..
+            }
         ));
         assert!(p.profile("e").is_some());
-        assert_eq!(p.sso_session("acme").unwrap().get("sso_region"), Some("eu-west-1"));
+        assert_eq!(
+            p.sso_session("acme").unwrap().get("sso_region"),
+            Some("eu-west-1")
+        );
     }
 
     #[test]

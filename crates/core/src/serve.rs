@@ -93,3 +93,22 @@ fn cached(
     };
     Ok(found.filter(|c| !policy.needs_refresh(c, ctx.clock.now())))
 }
+
+/// Fetches new credentials for `profile` now, whatever the cache holds (a deliberate login),
+/// under the same lock as [`credentials`], and stores them.
+pub async fn refresh_now<S: CredentialSource>(
+    ctx: &Context<'_>,
+    profile: &str,
+    source: &S,
+) -> Result<Credentials, ServeError> {
+    let path = lock_path(ctx.cache_dir, "profile", profile);
+    let _guard = FileLock::acquire(&path).map_err(|e| ServeError::Lock {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let fresh = source.fetch().await?;
+    if fresh.expiration.is_some() {
+        ctx.store.put_json(&keys::credentials(profile), &fresh)?;
+    }
+    Ok(fresh)
+}

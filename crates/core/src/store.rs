@@ -64,11 +64,19 @@ pub enum StoreError {
     UnknownBackend(String),
     /// The keychain is locked and keyfob may not prompt.
     #[error(
-        "the {backend} is locked: {reason}; unlock it (log in to the desktop session, or `gnome-keyring-daemon --unlock`) or set KEYFOB_KEYRING=keyutils"
+        "the {backend} is locked: {reason}; unlock it (log in to the desktop session, or `gnome-keyring-daemon --unlock`) or pick another with KEYFOB_KEYRING=keyutils"
     )]
     Locked {
         /// The backend.
         backend: Backend,
+        /// What it said.
+        reason: String,
+    },
+    /// The kernel keyring refuses this process's session keyring.
+    #[error(
+        "the kernel keyring (keyutils) refused access ({reason}): this session keyring does not keep keys; run keyfob inside `keyctl session -` (or a login session with a persistent keyring), or set KEYFOB_KEYRING=secret-service"
+    )]
+    KeyutilsSession {
         /// What it said.
         reason: String,
     },
@@ -83,7 +91,9 @@ pub enum StoreError {
         key: String,
     },
     /// An entry holds something keyfob did not write.
-    #[error("keychain entry {key:?} is corrupt ({reason}); delete it with `keyfob remove` and log in again")]
+    #[error(
+        "keychain entry {key:?} is corrupt ({reason}); delete it with `keyfob remove` and log in again"
+    )]
     Corrupt {
         /// The entry's name.
         key: String,
@@ -187,6 +197,11 @@ impl Keychain {
 
     fn map_err(&self, key: &str, e: keyring_core::Error) -> StoreError {
         match e {
+            keyring_core::Error::NoStorageAccess(inner) if self.backend == Backend::Keyutils => {
+                StoreError::KeyutilsSession {
+                    reason: inner.to_string(),
+                }
+            }
             keyring_core::Error::NoStorageAccess(inner) => StoreError::Locked {
                 backend: self.backend,
                 reason: inner.to_string(),
@@ -240,7 +255,10 @@ impl Keychain {
         }
     }
 
-    fn update_index(&self, f: impl FnOnce(&mut BTreeSet<String>) -> bool) -> Result<(), StoreError> {
+    fn update_index(
+        &self,
+        f: impl FnOnce(&mut BTreeSet<String>) -> bool,
+    ) -> Result<(), StoreError> {
         // Read-modify-write of the index must not interleave between processes.
         let _guard = FileLock::acquire(&self.index_lock).map_err(|e| StoreError::Backend {
             backend: self.backend,
@@ -297,7 +315,9 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
             if env.get_non_empty("DBUS_SESSION_BUS_ADDRESS").is_some() {
                 match open_secret_service() {
                     Ok(pair) => return Ok(pair),
-                    Err(e) => tracing::debug!(error = %e, "Secret Service unavailable; using keyutils"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "Secret Service unavailable; using keyutils")
+                    }
                 }
             }
             open_keyutils()
@@ -307,11 +327,10 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
 
 #[cfg(target_os = "linux")]
 fn open_secret_service() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
-    let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
-        StoreError::Unavailable {
+    let store =
+        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
             reason: format!("Secret Service: {e}"),
-        }
-    })?;
+        })?;
     Ok((store, Backend::SecretService))
 }
 
@@ -326,17 +345,24 @@ fn open_keyutils() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
 
 #[cfg(all(
     unix,
-    not(any(target_os = "linux", target_os = "macos", target_os = "ios", target_os = "android"))
+    not(any(
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "android"
+    ))
 ))]
 fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
-    if let Some(other) = env.get_non_empty("KEYFOB_KEYRING").filter(|v| v != "secret-service") {
+    if let Some(other) = env
+        .get_non_empty("KEYFOB_KEYRING")
+        .filter(|v| v != "secret-service")
+    {
         return Err(StoreError::UnknownBackend(other));
     }
-    let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
-        StoreError::Unavailable {
+    let store =
+        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
             reason: format!("Secret Service: {e}"),
-        }
-    })?;
+        })?;
     Ok((store, Backend::SecretService))
 }
 
@@ -352,9 +378,10 @@ fn open_backend(_env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreErro
 
 #[cfg(target_os = "windows")]
 fn open_backend(_env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
-    let store = windows_native_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
-        reason: format!("Windows Credential Manager: {e}"),
-    })?;
+    let store =
+        windows_native_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
+            reason: format!("Windows Credential Manager: {e}"),
+        })?;
     Ok((store, Backend::WindowsCredentialManager))
 }
 

@@ -1,0 +1,128 @@
+//! `keyfob configure`: write an sso-session or a SAML profile with the format-preserving editor.
+
+use crate::app::App;
+use crate::cli::{ConfigureCommand, ConfigureSamlArgs, ConfigureSsoArgs};
+use keyfob_core::editor::{SectionId, edit_file};
+use std::process::ExitCode;
+
+pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ConfigureCommand::SsoSession(a) => sso_session(app, &a),
+        ConfigureCommand::Saml(a) => saml(app, &a),
+    }
+}
+
+fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
+    check_url(&a.start_url, "--start-url")?;
+    if !looks_like_region(&a.region) {
+        anyhow::bail!(
+            "--region {:?} is not an AWS region (like eu-west-1); nothing was written",
+            a.region
+        );
+    }
+    let path = app.config_path();
+    let scopes = a
+        .scopes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    edit_file(&path, |doc| {
+        doc.upsert_section(
+            &SectionId::SsoSession(a.name.clone()),
+            &[
+                ("sso_start_url", a.start_url.as_str()),
+                ("sso_region", a.region.as_str()),
+                ("sso_registration_scopes", scopes.as_str()),
+            ],
+        );
+        Ok::<(), std::convert::Infallible>(())
+    })?
+    .expect("infallible");
+    crate::output::say(&format!(
+        "Wrote [sso-session {}] to {}. Next: keyfob login --sso-session {}",
+        a.name,
+        path.display(),
+        a.name
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
+    check_url(&a.url, "--url")?;
+    let path = app.config_path();
+    let cp = app.credential_process_line(&a.profile);
+    let duration = a.duration_seconds.map(|d| d.to_string());
+    let mut entries: Vec<(&str, &str)> = vec![
+        ("keyfob_saml_url", a.url.as_str()),
+        ("keyfob_saml_username", a.username.as_str()),
+    ];
+    if let Some(r) = &a.role_arn {
+        entries.push(("keyfob_saml_role_arn", r));
+    }
+    if let Some(p) = &a.principal_arn {
+        entries.push(("keyfob_saml_principal_arn", p));
+    }
+    if let Some(d) = &duration {
+        entries.push(("duration_seconds", d));
+    }
+    if let Some(r) = &a.region {
+        entries.push(("region", r));
+    }
+    entries.push(("credential_process", &cp));
+    edit_file(&path, |doc| {
+        doc.upsert_section(&SectionId::Profile(a.profile.clone()), &entries);
+        Ok::<(), std::convert::Infallible>(())
+    })?
+    .expect("infallible");
+    crate::output::say(&format!(
+        "Wrote [profile {}] to {}. Next: keyfob login --profile {}",
+        a.profile,
+        path.display(),
+        a.profile
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// https only, except plain http on loopback (the local sandbox).
+pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("{flag} {url:?} is not a URL ({e}); nothing was written"))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => anyhow::bail!("{flag} must be an https:// URL, got {url:?}; nothing was written"),
+    }
+}
+
+pub(crate) fn looks_like_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_and_urls() {
+        for ok in ["eu-west-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1"] {
+            assert!(looks_like_region(ok), "{ok}");
+        }
+        for bad in ["eu-west", "Europe", "eu-west-1a", "e-west-1", ""] {
+            assert!(!looks_like_region(bad), "{bad}");
+        }
+        assert!(check_url("https://x.awsapps.com/start", "--start-url").is_ok());
+        assert!(check_url("http://127.0.0.1:9/start", "--start-url").is_ok());
+        assert!(check_url("http://x.awsapps.com/start", "--start-url").is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! `keyfob remove`: forget a profile's keys, credentials and password.
+
+use crate::app::App;
+use crate::cli::RemoveArgs;
+use keyfob_core::store::{SessionStore, keys};
+use std::process::ExitCode;
+
+pub(crate) fn run(app: &App, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
+    let store = app.store()?;
+    let name = &args.profile;
+    let mut removed = Vec::new();
+    for (key, what) in [
+        (keys::credentials(name), "cached credentials"),
+        (keys::iam_user(name), "IAM user keys"),
+        (keys::saml_password(name), "SAML password"),
+    ] {
+        if store.delete(&key)? {
+            removed.push(what);
+        }
+    }
+    if removed.is_empty() {
+        return Err(crate::output::hinted(
+            format!("keyfob holds nothing for profile {name}"),
+            "keyfob status",
+        ));
+    }
+    crate::output::say(&format!(
+        "Removed for profile {name}: {}.",
+        removed.join(", ")
+    ));
+    Ok(ExitCode::SUCCESS)
+}

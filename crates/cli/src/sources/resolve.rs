@@ -1,0 +1,115 @@
+//! One entry point from a profile name to credentials, shared by every command.
+
+use crate::app::{App, require_profile};
+use crate::sources::iam_user::{MfaSession, load_keys};
+use keyfob_core::ExpiryPolicy;
+use keyfob_core::profile::{Plan, Profiles};
+use keyfob_core::serve::{self, Context, Origin};
+use keyfob_core::source::SourceError;
+use keyfob_core::{Credentials, Secret};
+
+/// How a request may reach the user.
+pub(crate) struct Interaction<'a> {
+    /// An MFA code given on the command line, or a prompt.
+    pub(crate) mfa_code: &'a dyn Fn() -> Option<String>,
+}
+
+/// The refresh window of a profile (`keyfob_refresh_window`, default 15 minutes).
+pub(crate) fn policy(profiles: &Profiles, name: &str) -> anyhow::Result<ExpiryPolicy> {
+    match profiles
+        .profile(name)
+        .and_then(|p| p.get("keyfob_refresh_window"))
+    {
+        Some(w) => Ok(ExpiryPolicy::parse_window(w)?),
+        None => Ok(ExpiryPolicy::default()),
+    }
+}
+
+/// Credentials for a keyfob-served profile.
+pub(crate) fn credentials(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    ui: &Interaction<'_>,
+) -> anyhow::Result<(Credentials, Origin)> {
+    let profile = require_profile(profiles, name)?;
+    let plan = profile.plan()?;
+    let policy = policy(profiles, name)?;
+    let region = profile.get("region").unwrap_or("us-east-1").to_owned();
+    match plan {
+        Plan::IamUser {
+            mfa_serial: None, ..
+        } => {
+            let keys = load_keys(app.store()?, name)?;
+            Ok((
+                Credentials::long_term(keys.access_key_id, keys.secret_access_key),
+                Origin::Cache,
+            ))
+        }
+        Plan::IamUser {
+            mfa_serial: Some(serial),
+            duration_seconds,
+        } => {
+            let store = app.store()?;
+            let cache_dir = app.cache_dir();
+            let ctx = Context {
+                store,
+                clock: &app.clock,
+                cache_dir: &cache_dir,
+            };
+            let source = MfaSession {
+                profile: name,
+                keys: load_keys(store, name)?,
+                serial,
+                region,
+                duration_seconds,
+                code: ui.mfa_code,
+            };
+            let rt = App::runtime()?;
+            Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
+        }
+        other => Err(anyhow::anyhow!(
+            "profile {name} needs a source this build does not have yet ({other:?})"
+        )),
+    }
+}
+
+/// STS credentials to keyfob's type.
+pub(crate) fn from_sts(c: aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
+    let exp = c.expiration();
+    let expiration = chrono::DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
+        .ok_or_else(|| SourceError::other("STS returned an expiration out of range"))?;
+    Ok(Credentials {
+        access_key_id: c.access_key_id().to_owned(),
+        secret_access_key: Secret::new(c.secret_access_key()),
+        session_token: Some(Secret::new(c.session_token())),
+        expiration: Some(expiration),
+    })
+}
+
+/// An SDK error on one line: the service's code and message, or the transport failure.
+pub(crate) fn sdk_error_line<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => err.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
+        SdkError::DispatchFailure(_) => format!(
+            "could not reach the endpoint ({})",
+            aws_smithy_types::error::display::DisplayErrorContext(e)
+        ),
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    }
+}
