@@ -33,7 +33,10 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
     // -vvv, because their trace output includes request and response bodies.
     let filter = match (quiet, verbose) {
         (true, _) => "error".to_owned(),
-        (false, 0) => "warn".to_owned(),
+        // aws-config warns about things that are normal here (a missing credentials file).
+        (false, 0) => {
+            "error,keyfob=warn,keyfob_core=warn,keyfob_sso=warn,keyfob_saml=warn".to_owned()
+        }
         (false, 1) => {
             "warn,keyfob=info,keyfob_core=info,keyfob_sso=info,keyfob_saml=info".to_owned()
         }

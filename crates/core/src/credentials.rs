@@ -79,8 +79,8 @@ impl Credentials {
                 ));
             }
         }
-        let doc: ProcessDoc =
-            serde_json::from_value(value).map_err(|e| ProcessJsonError::Malformed(e.to_string()))?;
+        let doc: ProcessDoc = serde_json::from_value(value)
+            .map_err(|e| ProcessJsonError::Malformed(e.to_string()))?;
         let expiration = match doc.expiration {
             Some(s) => Some(
                 DateTime::parse_from_rfc3339(&s)
@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn long_term_keys_have_no_token_or_expiration() {
         let json = Credentials::long_term("AKIA", "x").to_process_json();
-        assert_eq!(json, r#"{"Version":1,"AccessKeyId":"AKIA","SecretAccessKey":"x"}"#);
+        assert_eq!(
+            json,
+            r#"{"Version":1,"AccessKeyId":"AKIA","SecretAccessKey":"x"}"#
+        );
     }
 
     #[test]
@@ -199,7 +202,10 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let text = format!("{:?}", sample());
-        assert!(!text.contains("s3cr3t") && !text.contains("t0k3n"), "{text}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("t0k3n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub fn lock_path(cache_dir: &Path, kind: &str, name: &str) -> PathBuf {
     // Profile names may hold characters a file name cannot; a digest is safe everywhere.
     use sha1::{Digest, Sha1};
     let digest = hex::encode(Sha1::digest(name.as_bytes()));
-    cache_dir.join("locks").join(format!("{kind}-{digest}.lock"))
+    cache_dir
+        .join("locks")
+        .join(format!("{kind}-{digest}.lock"))
 }
 
 /// Creates `dir` and its parents with mode 0700 (where missing).
@@ -78,7 +80,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o700);
         }
     }

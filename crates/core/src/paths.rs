@@ -62,10 +62,7 @@ mod tests {
     fn env_overrides_and_home_expansion() {
         let env = Env::from_pairs([("HOME", "/h"), ("AWS_CONFIG_FILE", "~/cfg")]);
         assert_eq!(config_file(&env), PathBuf::from("/h/cfg"));
-        assert_eq!(
-            credentials_file(&env),
-            PathBuf::from("/h/.aws/credentials")
-        );
+        assert_eq!(credentials_file(&env), PathBuf::from("/h/.aws/credentials"));
         assert_eq!(cache_dir(&env), PathBuf::from("/h/.cache/keyfob"));
         let env = Env::from_pairs([("HOME", "/h"), ("AWS_CONFIG_FILE", "")]);
         assert_eq!(config_file(&env), PathBuf::from("/h/.aws/config"));
