@@ -4,4 +4,5 @@
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
 mod foundation;
+mod mfa;
 mod support;

@@ -61,14 +61,7 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let hint = err.chain().find_map(|e| {
-        e.downcast_ref::<Hinted>()
-            .and_then(|h| h.hint.clone())
-            .or_else(|| {
-                e.downcast_ref::<keyfob_core::source::SourceError>()
-                    .and_then(|s| s.hint.clone())
-            })
-    });
+    let hint = err.chain().find_map(hint_of);
     let mut line = format!("{err:#}").replace('\n', " ");
     if let Some(h) = hint {
         if !line.contains(&h) {
@@ -77,6 +70,23 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     eprintln!("keyfob: error: {line}");
     ExitCode::from(1)
+}
+
+/// The command that fixes an error, wherever in the chain it was attached.
+fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use keyfob_core::serve::ServeError;
+    use keyfob_core::source::SourceError;
+    if let Some(h) = e.downcast_ref::<Hinted>() {
+        return h.hint.clone();
+    }
+    if let Some(s) = e.downcast_ref::<SourceError>() {
+        return s.hint.clone();
+    }
+    // `ServeError::Source` is transparent: the SourceError is not a separate link of the chain.
+    if let Some(ServeError::Source(s)) = e.downcast_ref::<ServeError>() {
+        return s.hint.clone();
+    }
+    None
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
