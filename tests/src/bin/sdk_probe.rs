@@ -1,6 +1,6 @@
 //! A real Rust SDK client for interop tests: resolves credentials for a profile with
 //! `aws-config` (exactly as an application would, from the process environment) and prints the
-//! caller's ARN from STS GetCallerIdentity.
+//! caller's ARN from STS `GetCallerIdentity`.
 //!
 //! Usage: `keyfob-sdk-probe PROFILE` (endpoints from `AWS_ENDPOINT_URL_STS` and friends).
 
