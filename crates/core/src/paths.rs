@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 /// Expands a leading `~` the way the SDKs do.
 pub fn expand_home(path: &str, env: &Env) -> PathBuf {
+    let Some(home) = env.home() else {
+        return PathBuf::from(path);
+    };
     if let Some(rest) = path.strip_prefix("~/").or_else(|| path.strip_prefix("~\\")) {
-        if let Some(home) = env.home() {
-            return home.join(rest);
-        }
-    } else if path == "~" {
-        if let Some(home) = env.home() {
-            return home;
-        }
+        return home.join(rest);
+    }
+    if path == "~" {
+        return home;
     }
     PathBuf::from(path)
 }

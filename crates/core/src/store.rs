@@ -316,7 +316,7 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
                 match open_secret_service() {
                     Ok(pair) => return Ok(pair),
                     Err(e) => {
-                        tracing::debug!(error = %e, "Secret Service unavailable; using keyutils")
+                        tracing::debug!(error = %e, "Secret Service unavailable; using keyutils");
                     }
                 }
             }

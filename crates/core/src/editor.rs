@@ -1,0 +1,1802 @@
+//! The format-preserving editor for the shared AWS config and credentials files.
+//!
+//! People keep hand-written comments, odd spacing and settings keyfob knows nothing about in
+//! `~/.aws/config`; a tool that rewrites the file from a parsed model would destroy them. So the
+//! document here is the file's lines, kept byte for byte, and every edit touches only the lines
+//! it must. Lines are classified exactly the way `aws-config` reads them (see its
+//! `env_config/parse.rs`), so what this editor calls a key, a sub-property or a comment is what
+//! the SDKs will see.
+//!
+//! Values are single-line: INI has no escaping, so a line break in a value (or a name) would
+//! start a new line of configuration. Callers must not pass one; debug builds assert it and
+//! release builds cut the text at the first line break rather than let it inject settings.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::lock::{FileLock, create_private_dir};
+
+/// What `aws-config` counts as whitespace in these files (it deliberately ignores other
+/// Unicode whitespace at the edges of lines, keys and values).
+const WHITESPACE: &[char] = &[' ', '\t'];
+/// The characters that start a comment.
+const COMMENT: &[char] = &['#', ';'];
+
+/// Which section of a shared config/credentials file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SectionId {
+    /// `[profile NAME]` in the config file; NAME "default" also matches a bare `[default]`
+    /// (existing header kept as written; a new one is written `[default]`).
+    Profile(String),
+    /// `[sso-session NAME]`
+    SsoSession(String),
+    /// bare `[NAME]` as in the credentials file
+    Bare(String),
+}
+
+impl SectionId {
+    /// The header line written when this section is created.
+    fn header(&self) -> String {
+        let (SectionId::Profile(name) | SectionId::SsoSession(name) | SectionId::Bare(name)) = self;
+        // Such a name would be read back as a different section (or none): a caller bug.
+        debug_assert!(
+            !name.trim_matches(WHITESPACE).is_empty() && !name.contains([']', '#', ';']),
+            "not a section name: {name:?}"
+        );
+        match self {
+            SectionId::Profile(name) if name == "default" => "[default]".to_owned(),
+            SectionId::Profile(name) => format!("[profile {}]", single_line(name)),
+            SectionId::SsoSession(name) => format!("[sso-session {}]", single_line(name)),
+            SectionId::Bare(name) => format!("[{}]", single_line(name)),
+        }
+    }
+}
+
+/// How a line ended in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Eol {
+    /// The last line of a file without a final newline.
+    None,
+    #[default]
+    Lf,
+    CrLf,
+}
+
+impl Eol {
+    fn as_str(self) -> &'static str {
+        match self {
+            Eol::None => "",
+            Eol::Lf => "\n",
+            Eol::CrLf => "\r\n",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Line {
+    /// The line without its terminator.
+    text: String,
+    eol: Eol,
+}
+
+/// A shared config or credentials file as lines, so that rendering gives back every byte that
+/// was not edited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDocument {
+    lines: Vec<Line>,
+    /// The ending new lines get: the file's first, else LF. Kept from parsing because edits can
+    /// remove every line that still shows it.
+    eol: Eol,
+}
+
+/// What a line is to `aws-config`; the order of the checks in [`classify`] is its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Blank,
+    Comment,
+    Header(Option<SectionId>),
+    /// An indented line: part of the value (or sub-properties) of the key above it.
+    Continuation,
+    Property(Property),
+    /// Not something `aws-config` accepts (it rejects the whole file); kept, never interpreted.
+    Invalid,
+}
+
+/// Byte positions within a `key = value # comment` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Property {
+    key_end: usize,
+    eq: usize,
+    value_start: usize,
+    value_end: usize,
+}
+
+/// A header line and the lines up to the next header.
+#[derive(Debug, Clone)]
+struct Block {
+    id: Option<SectionId>,
+    header: usize,
+    /// One past the last line that is not blank or a comment: blank lines and comments after
+    /// it usually introduce the next section, so new keys go before them.
+    content_end: usize,
+    /// One past the last line of the block (the next header, or the end of the file).
+    end: usize,
+}
+
+/// A key line and the indented lines that continue it.
+#[derive(Debug, Clone)]
+struct KeyLines {
+    line: usize,
+    continuations: Vec<usize>,
+}
+
+fn classify(text: &str) -> Kind {
+    if text.trim_matches(WHITESPACE).is_empty() {
+        Kind::Blank
+    } else if text.starts_with(COMMENT) {
+        Kind::Comment
+    } else if text.starts_with('[') {
+        Kind::Header(parse_header(text))
+    } else if text.starts_with(WHITESPACE) {
+        Kind::Continuation
+    } else {
+        parse_property(text).map_or(Kind::Invalid, Kind::Property)
+    }
+}
+
+/// Where a trailing comment starts in a property line: `#` or `;` after whitespace, so that
+/// `https://host/#/start` stays a value.
+fn value_comment_start(text: &str) -> Option<usize> {
+    let mut prev_whitespace = false;
+    for (idx, ch) in text.char_indices() {
+        if COMMENT.contains(&ch) && prev_whitespace {
+            return Some(idx);
+        }
+        // aws-config uses Unicode whitespace here, unlike everywhere else.
+        prev_whitespace = ch.is_whitespace();
+    }
+    None
+}
+
+fn parse_property(text: &str) -> Option<Property> {
+    let cut = value_comment_start(text).unwrap_or(text.len());
+    let eq = text[..cut].find('=')?;
+    let key = text[..eq].trim_end_matches(WHITESPACE);
+    if key.is_empty() {
+        return None;
+    }
+    let after_eq = &text[eq + 1..cut];
+    let value_start = eq + 1 + (after_eq.len() - after_eq.trim_start_matches(WHITESPACE).len());
+    let value_end = value_start + text[value_start..cut].trim_end_matches(WHITESPACE).len();
+    Some(Property {
+        key_end: key.len(),
+        eq,
+        value_start,
+        value_end,
+    })
+}
+
+/// The section a header names, read the way `aws-config` does; `None` for sections this
+/// editor does not address (`[services x]`, malformed headers).
+fn parse_header(text: &str) -> Option<SectionId> {
+    let text = text.trim_matches(WHITESPACE);
+    // In a header any `#` or `;` starts a comment, even without whitespace before it.
+    let text = text[..text.find(COMMENT).unwrap_or(text.len())].trim_matches(WHITESPACE);
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.trim_matches(WHITESPACE);
+    match inner.split_once(WHITESPACE) {
+        Some((prefix, name)) => {
+            let name = name.trim().to_owned();
+            match prefix.trim() {
+                "profile" => Some(SectionId::Profile(name)),
+                "sso-session" => Some(SectionId::SsoSession(name)),
+                _ => None,
+            }
+        }
+        None if inner.trim().is_empty() => None,
+        None => Some(SectionId::Bare(inner.trim().to_owned())),
+    }
+}
+
+/// Text up to the first line break: there is no way to escape one in these files.
+fn single_line(text: &str) -> &str {
+    debug_assert!(
+        !text.contains(['\n', '\r']),
+        "config file values and names must be single-line: {text:?}"
+    );
+    text.split(['\n', '\r']).next().unwrap_or_default()
+}
+
+fn key_matches(text: &str, property: &Property, key: &str) -> bool {
+    text[..property.key_end].eq_ignore_ascii_case(key.trim_matches(WHITESPACE))
+}
+
+/// `text` (a property line) with its value replaced, keeping the spacing and any comment.
+fn replace_value(text: &str, property: &Property, value: &str) -> String {
+    let (before, after) = (&text[..property.value_start], &text[property.value_end..]);
+    if value.is_empty() {
+        // Avoid leaving `key = ` with trailing whitespace when nothing follows.
+        return if after.trim_matches(WHITESPACE).is_empty() {
+            text[..=property.eq].to_owned()
+        } else if before.ends_with(WHITESPACE) {
+            format!("{before}{}", after.trim_start_matches(WHITESPACE))
+        } else {
+            // `key=v # c`: the comment keeps its whitespace or it would become the value.
+            format!("{before}{after}")
+        };
+    }
+    if property.value_start < property.value_end {
+        return format!("{before}{value}{after}");
+    }
+    // The old value was empty (`key =`, `key=`, `key = # note`): choose the spacing.
+    let space_before =
+        if property.value_start == property.eq + 1 && text[..property.eq].ends_with(WHITESPACE) {
+            " "
+        } else {
+            ""
+        };
+    // A comment must stay separated from the value by whitespace or it becomes part of it.
+    let space_after = if after.starts_with(COMMENT) { " " } else { "" };
+    format!("{before}{space_before}{value}{space_after}{after}")
+}
+
+impl ConfigDocument {
+    /// Reads `text` into lines; never fails and keeps every byte, whatever the content.
+    pub fn parse(text: &str) -> Self {
+        let mut lines = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(newline) = rest.find('\n') {
+                let raw = &rest[..newline];
+                let line = match raw.strip_suffix('\r') {
+                    Some(text) => Line {
+                        text: text.to_owned(),
+                        eol: Eol::CrLf,
+                    },
+                    None => Line {
+                        text: raw.to_owned(),
+                        eol: Eol::Lf,
+                    },
+                };
+                lines.push(line);
+                rest = &rest[newline + 1..];
+            } else {
+                lines.push(Line {
+                    text: rest.to_owned(),
+                    eol: Eol::None,
+                });
+                break;
+            }
+        }
+        let eol = lines
+            .iter()
+            .map(|l| l.eol)
+            .find(|&e| e != Eol::None)
+            .unwrap_or(Eol::Lf);
+        Self { lines, eol }
+    }
+
+    /// The file's text: exactly the parsed bytes, plus the edits.
+    pub fn render(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether the section exists (for `Profile("default")`, either header form).
+    pub fn has_section(&self, id: &SectionId) -> bool {
+        !self.blocks_of(id).is_empty()
+    }
+
+    /// The value of a top-level key as the SDKs read it: trimmed, without its trailing comment,
+    /// with any indented continuation lines appended after `\n`. Keys compare ASCII
+    /// case-insensitively and the last occurrence wins, as in `aws-config`.
+    pub fn get(&self, id: &SectionId, key: &str) -> Option<String> {
+        self.occurrences(id, key).last().map(|k| self.value_of(k))
+    }
+
+    /// The section's top-level keys and values (see [`ConfigDocument::get`]) in file order;
+    /// a repeated key is listed once, where it first appears, with its effective value.
+    pub fn keys(&self, id: &SectionId) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for block in self.blocks_of(id) {
+            for key_lines in self.key_lines(&block) {
+                let (key, value) = (
+                    self.key_of(&key_lines).to_owned(),
+                    self.value_of(&key_lines),
+                );
+                match out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                    Some(existing) => existing.1 = value,
+                    None => out.push((key, value)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Every profile, sso-session and bare section in file order, each once, named as its
+    /// header is written: a bare `[default]` is listed as `Bare("default")` (in the config file
+    /// that is the default profile). Other sections such as `[services x]` are kept in the file
+    /// but not listed.
+    pub fn sections(&self) -> Vec<SectionId> {
+        let mut seen = HashSet::new();
+        self.blocks()
+            .into_iter()
+            .filter_map(|b| b.id)
+            .filter(|id| seen.insert(id.clone()))
+            .collect()
+    }
+
+    /// Sets `key` to `value` (single-line; see the module docs). An existing key is changed in
+    /// place, keeping its spacing and trailing comment, and loses any sub-property lines; a
+    /// new key goes after the section's last setting; a missing section is created at the end
+    /// of the file. As there is no quoting, readers trim the value and cut it at a `#` or `;`
+    /// that follows whitespace.
+    pub fn set(&mut self, id: &SectionId, key: &str, value: &str) {
+        let (key, value) = (single_line(key), single_line(value));
+        debug_assert!(
+            !key.is_empty()
+                && !key.contains('=')
+                && !key.starts_with(WHITESPACE)
+                && !key.starts_with(['[', '#', ';']),
+            "not a config key: {key:?}"
+        );
+        if !self.has_section(id) {
+            self.append_section(id);
+        }
+        let mut found = self.occurrences(id, key);
+        if let Some(last) = found.pop() {
+            let property =
+                parse_property(&self.lines[last.line].text).expect("key lines are properties");
+            let line = &mut self.lines[last.line];
+            line.text = replace_value(&line.text, &property, value);
+            // Earlier duplicates are dead (the last one wins); dropping them keeps the file
+            // saying one thing.
+            let doomed = last
+                .continuations
+                .into_iter()
+                .chain(
+                    found
+                        .into_iter()
+                        .flat_map(|k| std::iter::once(k.line).chain(k.continuations)),
+                )
+                .collect();
+            self.remove_lines(&doomed);
+        } else {
+            let block = self
+                .blocks_of(id)
+                .pop()
+                .expect("section exists or was just created");
+            let separator = self
+                .key_lines(&block)
+                .last()
+                .and_then(|k| {
+                    let text = &self.lines[k.line].text;
+                    parse_property(text).map(|p| text[..p.eq].ends_with(WHITESPACE))
+                })
+                .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
+            self.insert_lines(block.content_end, vec![format!("{key}{separator}{value}")]);
+        }
+    }
+
+    /// Removes every occurrence of `key` from the section, with its indented sub-property
+    /// lines; returns whether there was one.
+    pub fn remove_key(&mut self, id: &SectionId, key: &str) -> bool {
+        let found = self.occurrences(id, key);
+        let doomed: HashSet<usize> = found
+            .iter()
+            .flat_map(|k| std::iter::once(k.line).chain(k.continuations.iter().copied()))
+            .collect();
+        self.remove_lines(&doomed);
+        !found.is_empty()
+    }
+
+    /// Sets each entry in turn (creating the section if needed), leaving other keys alone.
+    pub fn upsert_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
+        if !self.has_section(id) {
+            self.append_section(id);
+        }
+        for (key, value) in entries {
+            self.set(id, key, value);
+        }
+    }
+
+    /// Makes the section hold exactly `entries` (creating it at the end if needed): keys not
+    /// listed are removed, listed ones set in place, so the section keeps its position and the
+    /// comments between its lines.
+    pub fn replace_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
+        for (key, _) in self.keys(id) {
+            if !entries
+                .iter()
+                .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(&key))
+            {
+                self.remove_key(id, &key);
+            }
+        }
+        self.upsert_section(id, entries);
+    }
+
+    /// Removes the section (every block with its header) and the blank lines that separated it
+    /// from what follows; comments after it are kept, as they usually describe the next
+    /// section. Returns whether it existed.
+    pub fn remove_section(&mut self, id: &SectionId) -> bool {
+        let Some(exact) = self.resolve(id) else {
+            return false;
+        };
+        while let Some(block) = self
+            .blocks()
+            .into_iter()
+            .rev()
+            .find(|b| b.id.as_ref() == Some(&exact))
+        {
+            let mut start = block.header;
+            let mut end = block.content_end;
+            while end < block.end && classify(&self.lines[end].text) == Kind::Blank {
+                end += 1;
+            }
+            if end == self.lines.len() {
+                // The last section is going: the blank lines that separated it would now be
+                // trailing clutter.
+                while start > 0 && classify(&self.lines[start - 1].text) == Kind::Blank {
+                    start -= 1;
+                }
+            }
+            self.remove_lines(&(start..end).collect());
+        }
+        true
+    }
+
+    /// The header id the SDKs would use for `id`: `Profile("default")` is the bare `[default]`
+    /// only when there is no `[profile default]` (which wins when both exist).
+    fn resolve(&self, id: &SectionId) -> Option<SectionId> {
+        let blocks = self.blocks();
+        if blocks.iter().any(|b| b.id.as_ref() == Some(id)) {
+            return Some(id.clone());
+        }
+        let bare_default = SectionId::Bare("default".to_owned());
+        match id {
+            SectionId::Profile(name)
+                if name == "default"
+                    && blocks.iter().any(|b| b.id.as_ref() == Some(&bare_default)) =>
+            {
+                Some(bare_default)
+            }
+            _ => None,
+        }
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        let mut blocks: Vec<Block> = Vec::new();
+        for (idx, line) in self.lines.iter().enumerate() {
+            match classify(&line.text) {
+                Kind::Header(id) => {
+                    if let Some(prev) = blocks.last_mut() {
+                        prev.end = idx;
+                    }
+                    blocks.push(Block {
+                        id,
+                        header: idx,
+                        content_end: idx + 1,
+                        end: idx + 1,
+                    });
+                }
+                Kind::Blank | Kind::Comment => {}
+                Kind::Continuation | Kind::Property(_) | Kind::Invalid => {
+                    if let Some(block) = blocks.last_mut() {
+                        block.content_end = idx + 1;
+                    }
+                }
+            }
+        }
+        if let Some(last) = blocks.last_mut() {
+            last.end = self.lines.len();
+        }
+        blocks
+    }
+
+    fn blocks_of(&self, id: &SectionId) -> Vec<Block> {
+        match self.resolve(id) {
+            Some(exact) => self
+                .blocks()
+                .into_iter()
+                .filter(|b| b.id.as_ref() == Some(&exact))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The key lines of a block with their continuations. Like `aws-config`, blank lines and
+    /// comments between a key and its indented lines do not end the key.
+    fn key_lines(&self, block: &Block) -> Vec<KeyLines> {
+        let mut out: Vec<KeyLines> = Vec::new();
+        let mut current = false;
+        for idx in block.header + 1..block.end {
+            match classify(&self.lines[idx].text) {
+                Kind::Blank | Kind::Comment => {}
+                Kind::Property(_) => {
+                    out.push(KeyLines {
+                        line: idx,
+                        continuations: Vec::new(),
+                    });
+                    current = true;
+                }
+                Kind::Continuation if current => {
+                    out.last_mut().expect("current key").continuations.push(idx);
+                }
+                Kind::Continuation | Kind::Invalid | Kind::Header(_) => current = false,
+            }
+        }
+        out
+    }
+
+    fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
+        self.blocks_of(id)
+            .iter()
+            .flat_map(|b| self.key_lines(b))
+            .filter(|k| {
+                let text = &self.lines[k.line].text;
+                parse_property(text).is_some_and(|p| key_matches(text, &p, key))
+            })
+            .collect()
+    }
+
+    fn key_of(&self, key_lines: &KeyLines) -> &str {
+        let text = &self.lines[key_lines.line].text;
+        parse_property(text).map_or("", |p| &text[..p.key_end])
+    }
+
+    fn value_of(&self, key_lines: &KeyLines) -> String {
+        let text = &self.lines[key_lines.line].text;
+        let mut value = parse_property(text)
+            .map_or_else(String::new, |p| text[p.value_start..p.value_end].to_owned());
+        for &idx in &key_lines.continuations {
+            value.push('\n');
+            value.push_str(self.lines[idx].text.trim_matches(WHITESPACE));
+        }
+        value
+    }
+
+    /// Appends a header for `id`, after a blank line unless the file is empty or already ends
+    /// with one.
+    fn append_section(&mut self, id: &SectionId) {
+        let mut new = Vec::new();
+        if self
+            .lines
+            .last()
+            .is_some_and(|l| classify(&l.text) != Kind::Blank)
+        {
+            new.push(String::new());
+        }
+        new.push(id.header());
+        self.insert_lines(self.lines.len(), new);
+    }
+
+    fn insert_lines(&mut self, at: usize, texts: Vec<String>) {
+        let eol = self.eol;
+        let mut new: Vec<Line> = texts.into_iter().map(|text| Line { text, eol }).collect();
+        if at == self.lines.len()
+            && let Some(last) = self.lines.last_mut()
+            && last.eol == Eol::None
+        {
+            // The old last line needs an ending now; the file keeps having no final newline.
+            last.eol = eol;
+            if let Some(new_last) = new.last_mut() {
+                new_last.eol = Eol::None;
+            }
+        }
+        self.lines.splice(at..at, new);
+    }
+
+    fn remove_lines(&mut self, doomed: &HashSet<usize>) {
+        if doomed.is_empty() {
+            return;
+        }
+        let lacked_final_newline = self.lines.last().is_some_and(|l| l.eol == Eol::None);
+        let mut idx = 0;
+        self.lines.retain(|_| {
+            idx += 1;
+            !doomed.contains(&(idx - 1))
+        });
+        if lacked_final_newline {
+            // An empty last line without an ending renders as nothing, so the file would end
+            // with the newline of the line before: drop such lines to keep the file unended.
+            while self.lines.last().is_some_and(|l| l.text.is_empty()) {
+                self.lines.pop();
+            }
+            if let Some(last) = self.lines.last_mut() {
+                last.eol = Eol::None;
+            }
+        }
+    }
+}
+
+impl fmt::Display for ConfigDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.lines {
+            f.write_str(&line.text)?;
+            f.write_str(line.eol.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors from [`edit_file`] and [`write_atomic`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EditError {
+    /// The sibling lock file could not be created or locked.
+    #[error("could not lock {path} for editing: {source}; check that its directory is writable")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file exists but could not be read.
+    #[error("could not read {path}: {source}; check its permissions")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file is not UTF-8, so it cannot be edited without changing bytes it does not own.
+    #[error(
+        "{path} is not valid UTF-8; keyfob will not rewrite it: fix its encoding or move it aside"
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A missing parent directory could not be created.
+    #[error(
+        "could not create directory {path}: {source}; create it yourself or check its parent's permissions"
+    )]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Writing the new content failed; the old file is left as it was.
+    #[error(
+        "could not write {path}: {source}; the file was left unchanged (check free space and permissions)"
+    )]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// Locks `path` (an exclusive lock on the sibling file `<path>.lock`, created 0600), reads it
+/// (a missing file reads as empty), runs `f`, and if the rendered text changed writes it back
+/// with [`write_atomic`] (new files get mode 0600). Returns `f`'s output; when `f` fails
+/// nothing is written.
+pub fn edit_file<R, E>(
+    path: &Path,
+    f: impl FnOnce(&mut ConfigDocument) -> Result<R, E>,
+) -> Result<Result<R, E>, EditError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    // Another keyfob (or a second login) may be editing the same file: read-modify-write
+    // under one lock so neither loses the other's change.
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|source| EditError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let _lock = FileLock::acquire(&lock_path).map_err(|source| EditError::Lock {
+        path: lock_path.clone(),
+        source,
+    })?;
+    let original = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| EditError::NotUtf8 {
+            path: path.to_owned(),
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(EditError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut doc = ConfigDocument::parse(&original);
+    let out = match f(&mut doc) {
+        Ok(out) => out,
+        Err(e) => return Ok(Err(e)),
+    };
+    let rendered = doc.render();
+    if rendered != original {
+        write_atomic(path, rendered.as_bytes(), 0o600)?;
+    }
+    Ok(Ok(out))
+}
+
+/// Replaces `path` with `bytes` so that readers see the old file or the new one, never a
+/// mix: a temp file in the same directory is written, fsynced and renamed over `path`, then
+/// the directory is fsynced. An existing file keeps its permission bits; a new one gets
+/// `new_mode` (0o600 for config, credentials and caches). Missing parent directories are
+/// created with mode 0o700. A symlink at `path` is followed, so the file it points to is
+/// replaced rather than the link.
+pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> Result<(), EditError> {
+    // Dotfile managers symlink ~/.aws/config; renaming over the link would silently detach it.
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+        }
+        _ => path.to_owned(),
+    };
+    let write_err = |source| EditError::Write {
+        path: path.clone(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    create_private_dir(&dir).map_err(|source| EditError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+
+    let existing_mode = existing_mode(&path).map_err(write_err)?;
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(write_err)?;
+    temp.write_all(bytes).map_err(write_err)?;
+    set_mode(temp.as_file(), existing_mode.unwrap_or(new_mode)).map_err(write_err)?;
+    temp.as_file().sync_all().map_err(write_err)?;
+    temp.persist(&path).map_err(|e| write_err(e.error))?;
+    sync_dir(&dir).map_err(write_err)?;
+    Ok(())
+}
+
+/// The permission bits of the file at `path`, if there is one.
+#[cfg(unix)]
+fn existing_mode(path: &Path) -> io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn existing_mode(_path: &Path) -> io::Result<Option<u32>> {
+    Ok(None)
+}
+
+#[cfg(unix)]
+fn set_mode(file: &std::fs::File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    // Explicitly, not through the umask: the file may hold secrets.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &std::fs::File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+/// Makes the rename itself durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    // Directories cannot be opened for syncing on Windows; NTFS journals the rename.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: &str) -> SectionId {
+        SectionId::Profile(name.to_owned())
+    }
+
+    fn edited(text: &str, edit: impl FnOnce(&mut ConfigDocument)) -> String {
+        let mut doc = ConfigDocument::parse(text);
+        edit(&mut doc);
+        doc.render()
+    }
+
+    #[test]
+    fn round_trips_odd_inputs() {
+        for text in [
+            "",
+            "\n",
+            "\r\n",
+            "a",
+            "a\r",
+            "\r",
+            "a\rb\n",
+            "\n\n[x\n",
+            "[a]\r\nk=v",
+            "  \t\n;x\r\n#",
+        ] {
+            assert_eq!(ConfigDocument::parse(text).render(), text);
+            assert_eq!(ConfigDocument::parse(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn reads_values_like_aws_config() {
+        let doc = ConfigDocument::parse(
+            "[profile a]\nregion=eu-west-1 # where\nurl = https://x/#/start ;c\nOutput   =   json   \n\
+             s3 =\n# between\n  max_concurrent_requests = 20\n\tsig = v4\nempty =\nregion = us-east-1\n",
+        );
+        let a = profile("a");
+        assert_eq!(doc.get(&a, "region").as_deref(), Some("us-east-1"));
+        assert_eq!(doc.get(&a, "URL").as_deref(), Some("https://x/#/start"));
+        assert_eq!(doc.get(&a, "output").as_deref(), Some("json"));
+        assert_eq!(
+            doc.get(&a, "s3").as_deref(),
+            Some("\nmax_concurrent_requests = 20\nsig = v4")
+        );
+        assert_eq!(doc.get(&a, "empty").as_deref(), Some(""));
+        assert_eq!(doc.get(&a, "missing"), None);
+        assert_eq!(doc.get(&profile("b"), "region"), None);
+        let keys: Vec<_> = doc.keys(&a).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["region", "url", "Output", "s3", "empty"]);
+    }
+
+    #[test]
+    fn lists_sections_as_written() {
+        let doc = ConfigDocument::parse(
+            "k=v\n[default]\n[profile a] # note\n[ profile   b ]\n[services s]\n[sso-session c]\n[profile a]\n[Credentials]\n[]\n",
+        );
+        assert_eq!(
+            doc.sections(),
+            [
+                SectionId::Bare("default".into()),
+                profile("a"),
+                profile("b"),
+                SectionId::SsoSession("c".into()),
+                SectionId::Bare("Credentials".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn set_replaces_in_place_keeping_style_and_comments() {
+        let text = "# top\n[profile a]\nregion=us-east-1\noutput   =   json   # fmt\nx = ;c\ny =\nz=\n\n# next\n[profile b]\n";
+        let out = edited(text, |d| {
+            for (k, v) in [
+                ("Region", "eu-west-1"),
+                ("output", "text"),
+                ("x", "1"),
+                ("y", "2"),
+                ("z", "3"),
+            ] {
+                d.set(&profile("a"), k, v);
+            }
+        });
+        assert_eq!(
+            out,
+            "# top\n[profile a]\nregion=eu-west-1\noutput   =   text   # fmt\nx = 1 ;c\ny = 2\nz=3\n\n# next\n[profile b]\n"
+        );
+        assert_eq!(
+            edited("[a]\nk = v # c\n", |d| d.set(
+                &SectionId::Bare("a".into()),
+                "k",
+                ""
+            )),
+            "[a]\nk = # c\n"
+        );
+        assert_eq!(
+            edited("[a]\nk = v\n", |d| d.set(
+                &SectionId::Bare("a".into()),
+                "k",
+                ""
+            )),
+            "[a]\nk =\n"
+        );
+    }
+
+    #[test]
+    fn new_keys_go_after_the_last_setting_in_the_section_style() {
+        let text = "[profile a]\nk=v\n# a comment inside\nj=w\n\n# about b\n[profile b]\nx = 1\n";
+        let out = edited(text, |d| {
+            d.set(&profile("a"), "new", "1");
+            d.set(&profile("b"), "new", "2");
+        });
+        assert_eq!(
+            out,
+            "[profile a]\nk=v\n# a comment inside\nj=w\nnew=1\n\n# about b\n[profile b]\nx = 1\nnew = 2\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let emptied = edited("[default]\r\nk = v", |d| {
+            d.remove_key(&profile("default"), "k");
+            d.set(&profile("default"), "n", "1");
+        });
+        assert_eq!(emptied, "[default]\r\nn = 1");
+        let text = "[profile a]\r\nk = v\r\n\r\n[profile b]\r\nx = 1\r\n";
+        let out = edited(text, |d| {
+            d.set(&profile("a"), "k", "w");
+            d.set(&profile("a"), "n", "1");
+            d.set(&profile("c"), "m", "2");
+        });
+        assert_eq!(
+            out,
+            "[profile a]\r\nk = w\r\nn = 1\r\n\r\n[profile b]\r\nx = 1\r\n\r\n[profile c]\r\nm = 2\r\n"
+        );
+    }
+
+    #[test]
+    fn missing_final_newline_stays_missing() {
+        assert_eq!(
+            edited("[profile a]\nk = v", |d| d.set(&profile("a"), "n", "1")),
+            "[profile a]\nk = v\nn = 1"
+        );
+        assert_eq!(
+            edited("[profile a]\nk = v", |d| d.set(&profile("b"), "n", "1")),
+            "[profile a]\nk = v\n\n[profile b]\nn = 1"
+        );
+        assert_eq!(
+            edited("[profile a]\nk = v", |d| d.set(&profile("a"), "k", "w")),
+            "[profile a]\nk = w"
+        );
+        assert_eq!(
+            edited("[a]\nk = v\n[b]\nj = 1", |d| assert!(
+                d.remove_section(&SectionId::Bare("b".into()))
+            )),
+            "[a]\nk = v"
+        );
+        assert_eq!(
+            edited("[a]\nk = v\nj = 1", |d| assert!(
+                d.remove_key(&SectionId::Bare("a".into()), "j")
+            )),
+            "[a]\nk = v"
+        );
+        assert_eq!(
+            edited("[a]\nk =\n\n  s = 1", |d| d.set(
+                &SectionId::Bare("a".into()),
+                "k",
+                "v"
+            )),
+            "[a]\nk = v"
+        );
+        // An empty file has no newline to miss.
+        assert_eq!(
+            edited("", |d| d.set(&profile("a"), "k", "v")),
+            "[profile a]\nk = v\n"
+        );
+    }
+
+    #[test]
+    fn default_profile_matches_either_header() {
+        let bare = "[default]\nregion = a\n";
+        assert_eq!(
+            ConfigDocument::parse(bare)
+                .get(&profile("default"), "region")
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            edited(bare, |d| d.set(&profile("default"), "region", "b")),
+            "[default]\nregion = b\n"
+        );
+        // `[profile default]` wins over `[default]` in aws-config, so it is the one edited.
+        let both = "[default]\nregion = a\n\n[profile default]\nregion = p\n";
+        let doc = ConfigDocument::parse(both);
+        assert_eq!(doc.get(&profile("default"), "region").as_deref(), Some("p"));
+        assert_eq!(
+            doc.get(&SectionId::Bare("default".into()), "region")
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            edited(both, |d| assert!(d.remove_section(&profile("default")))),
+            "[default]\nregion = a\n"
+        );
+        assert_eq!(
+            edited("", |d| d.set(&profile("default"), "k", "v")),
+            "[default]\nk = v\n"
+        );
+        assert!(
+            !ConfigDocument::parse("[profile default]\n")
+                .has_section(&SectionId::Bare("default".into()))
+        );
+    }
+
+    #[test]
+    fn sub_properties_leave_with_their_key() {
+        let text = "[services s]\n[profile a]\ns3 =\n  max_concurrent_requests = 20\n# kept\n\n  addressing_style = path\nregion = x\n";
+        assert_eq!(
+            edited(text, |d| assert!(d.remove_key(&profile("a"), "s3"))),
+            "[services s]\n[profile a]\n# kept\n\nregion = x\n"
+        );
+        assert_eq!(
+            edited(text, |d| d.set(&profile("a"), "s3", "flat")),
+            "[services s]\n[profile a]\ns3 = flat\n# kept\n\nregion = x\n"
+        );
+        assert!(!ConfigDocument::parse(text).remove_key(&profile("a"), "nope"));
+    }
+
+    #[test]
+    fn unknown_sections_and_duplicates() {
+        let text = "[services s]\ns3 =\n  endpoint_url = http://x\n[profile a]\nk = 1\n[profile a]\nk = 2\n";
+        let doc = ConfigDocument::parse(text);
+        assert_eq!(doc.get(&profile("a"), "k").as_deref(), Some("2"));
+        // The shadowed duplicate goes, so the file says one thing.
+        assert_eq!(
+            edited(text, |d| d.set(&profile("a"), "k", "3")),
+            "[services s]\ns3 =\n  endpoint_url = http://x\n[profile a]\n[profile a]\nk = 3\n"
+        );
+        assert_eq!(
+            edited(text, |d| assert!(d.remove_section(&profile("a")))),
+            "[services s]\ns3 =\n  endpoint_url = http://x\n"
+        );
+    }
+
+    #[test]
+    fn remove_section_tidies_separators_but_keeps_comments() {
+        let text = "# top\n\n[a]\nx = 1\n\n[b]\ny = 2\n\n# about c\n[c]\nz = 3\n\n[d]\nw = 4\n";
+        let bare = |n: &str| SectionId::Bare(n.to_owned());
+        assert_eq!(
+            edited(text, |d| assert!(d.remove_section(&bare("b")))),
+            "# top\n\n[a]\nx = 1\n\n# about c\n[c]\nz = 3\n\n[d]\nw = 4\n"
+        );
+        assert_eq!(
+            edited(text, |d| assert!(d.remove_section(&bare("d")))),
+            "# top\n\n[a]\nx = 1\n\n[b]\ny = 2\n\n# about c\n[c]\nz = 3\n"
+        );
+        let all = edited(text, |d| {
+            for n in ["a", "b", "c", "d"] {
+                assert!(d.remove_section(&bare(n)));
+            }
+            assert!(!d.remove_section(&bare("a")));
+        });
+        assert_eq!(all, "# top\n\n# about c\n");
+    }
+
+    #[test]
+    fn upsert_and_replace_keep_position() {
+        let text = "[profile a]\nk = 1\n# note\nold = x\n\n[profile b]\n";
+        assert_eq!(
+            edited(text, |d| d
+                .upsert_section(&profile("a"), &[("k", "2"), ("n", "3")])),
+            "[profile a]\nk = 2\n# note\nold = x\nn = 3\n\n[profile b]\n"
+        );
+        let replaced = edited(text, |d| {
+            d.replace_section(&profile("a"), &[("n", "3"), ("K", "2")]);
+        });
+        assert_eq!(
+            replaced,
+            "[profile a]\nk = 2\nn = 3\n# note\n\n[profile b]\n"
+        );
+        assert_eq!(
+            ConfigDocument::parse(&replaced).keys(&profile("a")),
+            [("k".into(), "2".into()), ("n".into(), "3".into())]
+        );
+        assert_eq!(
+            edited(text, |d| d.replace_section(&profile("c"), &[])),
+            format!("{text}\n[profile c]\n")
+        );
+        assert_eq!(
+            edited(text, |d| d.upsert_section(
+                &SectionId::SsoSession("s".into()),
+                &[("sso_region", "eu")]
+            )),
+            format!("{text}\n[sso-session s]\nsso_region = eu\n")
+        );
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "single-line")]
+    fn multi_line_values_are_a_caller_bug() {
+        ConfigDocument::default().set(&profile("a"), "k", "v\n[profile evil]");
+    }
+
+    #[test]
+    fn edit_file_creates_private_file_and_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new").join(".aws").join("config");
+        let out = edit_file(&path, |d| {
+            d.set(&profile("a"), "k", "v");
+            Ok::<_, ()>(7)
+        });
+        assert_eq!(out.unwrap(), Ok(7));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[profile a]\nk = v\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+            assert_eq!(mode(&dir.path().join("new")), 0o700);
+            assert_eq!(mode(&dir.path().join("new/.aws/config.lock")), 0o600);
+        }
+        // Only the file and its lock: no temp file left behind.
+        let mut names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["config", "config.lock"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn edit_file_keeps_existing_mode_and_follows_symlinks() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles-config");
+        std::fs::write(&real, "[profile a]\nk = v\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        edit_file(&link, |d| {
+            d.set(&profile("a"), "k", "w");
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&real).unwrap(),
+            "[profile a]\nk = w\n"
+        );
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn edit_file_writes_nothing_on_error_or_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let out = edit_file(&path, |d| {
+            d.set(&profile("a"), "k", "v");
+            Err::<(), _>("nope")
+        });
+        assert_eq!(out.unwrap(), Err("nope"));
+        assert!(!path.exists());
+        edit_file(&path, |d| Ok::<_, ()>(d.remove_section(&profile("a"))))
+            .unwrap()
+            .unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn edit_file_refuses_non_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, b"[default]\nk = \xff\n").unwrap();
+        let err = edit_file(&path, |_| Ok::<_, ()>(())).unwrap_err();
+        assert!(
+            matches!(&err, EditError::NotUtf8 { path: p } if *p == path),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn concurrent_edits_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        edit_file(&path, |d| {
+                            let n: u32 = d
+                                .get(&profile("count"), "n")
+                                .map_or(0, |v| v.parse().unwrap());
+                            d.set(&profile("count"), "n", &(n + 1).to_string());
+                            d.set(&profile("keys"), &format!("k{t}_{i}"), "1");
+                            Ok::<_, ()>(())
+                        })
+                        .unwrap()
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let doc = ConfigDocument::parse(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(doc.get(&profile("count"), "n").as_deref(), Some("100"));
+        assert_eq!(doc.keys(&profile("keys")).len(), 100);
+    }
+
+    /// Generated files checked against `aws-config`'s own reading of them.
+    mod generated {
+        use super::super::*;
+        use aws_config::profile::ProfileSet;
+        use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
+        use aws_types::os_shim_internal::{Env, Fs};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+        use std::collections::HashMap;
+        use std::fmt::Write as _;
+
+        const KEYS: &[&str] = &[
+            "region",
+            "output",
+            "sso_start_url",
+            "role_arn",
+            "s3",
+            "Region",
+            "k-1",
+        ];
+        const CONFIG_PATH: &str = "/cfg/config";
+
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        enum GenId {
+            Known(SectionId),
+            Services(String),
+        }
+
+        #[derive(Debug, Clone)]
+        enum Item {
+            /// `key`, `value`, line style, trailing comment, sub-properties each with an
+            /// optional comment line before it.
+            Key(
+                usize,
+                String,
+                usize,
+                Option<String>,
+                Vec<(String, String, Option<String>)>,
+            ),
+            Line(String),
+        }
+
+        #[derive(Debug, Clone)]
+        struct GenSection {
+            id: GenId,
+            header_style: usize,
+            header_comment: Option<String>,
+            items: Vec<Item>,
+            trailing: Vec<String>,
+        }
+
+        #[derive(Debug, Clone)]
+        struct GenFile {
+            preamble: Vec<String>,
+            sections: Vec<GenSection>,
+            crlf: bool,
+            final_newline: bool,
+        }
+
+        /// A section as aws-config should see it.
+        #[derive(Debug, Clone)]
+        struct ModelSection {
+            id: GenId,
+            header: String,
+            entries: Vec<(String, String)>,
+        }
+
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Set(String, String),
+            RemoveKey(String),
+            Upsert(Vec<(String, String)>),
+            Replace(Vec<(String, String)>),
+            RemoveSection,
+        }
+
+        fn id_strategy() -> impl Strategy<Value = GenId> {
+            let name = || {
+                prop::sample::select(vec!["default", "a", "dev-1", "prod.eu", "x_y"])
+                    .prop_map(str::to_owned)
+            };
+            prop_oneof![
+                3 => name().prop_map(|n| GenId::Known(SectionId::Profile(n))),
+                1 => name().prop_map(|n| GenId::Known(SectionId::SsoSession(n))),
+                1 => name().prop_map(|n| GenId::Known(SectionId::Bare(n))),
+                1 => name().prop_map(GenId::Services),
+            ]
+        }
+
+        fn comment() -> impl Strategy<Value = String> {
+            "[#;][ A-Za-z0-9=#;._\\[\\]-]{0,12}"
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9_./:-]{1,10}"
+        }
+
+        fn filler() -> impl Strategy<Value = String> {
+            prop_oneof![
+                comment(),
+                prop::sample::select(vec!["", "  ", "\t"]).prop_map(str::to_owned)
+            ]
+        }
+
+        fn item() -> impl Strategy<Value = Item> {
+            let sub = (
+                "[a-z_]{1,8}",
+                value(),
+                prop::option::weighted(0.2, filler()),
+            );
+            prop_oneof![
+                3 => (
+                    0..KEYS.len(),
+                    value(),
+                    0..4usize,
+                    prop::option::weighted(0.3, prop_oneof![comment().prop_map(|c| format!(" {c}")), comment().prop_map(|c| format!("\t{c}"))]),
+                    prop::collection::vec(sub, 0..3),
+                )
+                    .prop_map(|(k, v, s, c, subs)| Item::Key(k, v, s, c, subs)),
+                1 => filler().prop_map(Item::Line),
+            ]
+        }
+
+        fn section() -> impl Strategy<Value = GenSection> {
+            (
+                id_strategy(),
+                0..3usize,
+                prop::option::weighted(0.2, comment()),
+                prop::collection::vec(item(), 0..6),
+                prop::collection::vec(filler(), 0..3),
+            )
+                .prop_map(|(id, header_style, header_comment, items, trailing)| {
+                    GenSection {
+                        id,
+                        header_style,
+                        header_comment,
+                        items,
+                        trailing,
+                    }
+                })
+        }
+
+        fn file() -> impl Strategy<Value = GenFile> {
+            (
+                prop::collection::vec(filler(), 0..3),
+                prop::collection::vec(section(), 0..6),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(preamble, mut sections, crlf, final_newline)| {
+                    let mut seen = Vec::new();
+                    sections.retain(|s| {
+                        let new = !seen.contains(&s.id);
+                        seen.push(s.id.clone());
+                        new
+                    });
+                    GenFile {
+                        preamble,
+                        sections,
+                        crlf,
+                        final_newline,
+                    }
+                })
+        }
+
+        fn target() -> impl Strategy<Value = Result<Index, SectionId>> {
+            prop_oneof![
+                3 => any::<Index>().prop_map(Ok),
+                1 => prop::sample::select(vec![
+                    SectionId::Profile("fresh".into()),
+                    SectionId::Profile("default".into()),
+                    SectionId::SsoSession("fresh-s".into()),
+                    SectionId::Bare("fresh-b".into()),
+                ])
+                .prop_map(Err),
+            ]
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            let key = || prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned);
+            let entries = move || prop::collection::vec((key(), value()), 0..4);
+            prop_oneof![
+                3 => (key(), value()).prop_map(|(k, v)| Edit::Set(k, v)),
+                1 => key().prop_map(Edit::RemoveKey),
+                1 => entries().prop_map(Edit::Upsert),
+                1 => entries().prop_map(Edit::Replace),
+                1 => Just(Edit::RemoveSection),
+            ]
+        }
+
+        /// Renders the file and the model of what it holds.
+        fn render(file: &GenFile) -> (String, Vec<ModelSection>) {
+            let mut lines: Vec<String> = file.preamble.clone();
+            let mut model = Vec::new();
+            for s in &file.sections {
+                let (prefix, name) = match &s.id {
+                    GenId::Known(SectionId::Profile(n)) => ("profile", n),
+                    GenId::Known(SectionId::SsoSession(n)) => ("sso-session", n),
+                    GenId::Known(SectionId::Bare(n)) => ("", n),
+                    GenId::Services(n) => ("services", n),
+                };
+                let inner = match (s.header_style, prefix) {
+                    (_, "") => name.clone(),
+                    (1, _) => format!("{prefix}   {name}"),
+                    (2, _) => format!(" {prefix} {name} "),
+                    _ => format!("{prefix} {name}"),
+                };
+                let comment = s
+                    .header_comment
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" {c}"));
+                let header = format!("[{inner}]{comment}");
+                lines.push(header.clone());
+                let mut entries: Vec<(String, String)> = Vec::new();
+                for item in &s.items {
+                    match item {
+                        Item::Line(l) => lines.push(l.clone()),
+                        Item::Key(k, v, style, comment, subs) => {
+                            let key = KEYS[*k];
+                            if entries.iter().any(|(e, _)| e.eq_ignore_ascii_case(key)) {
+                                continue;
+                            }
+                            let v = if subs.is_empty() { v.as_str() } else { "" };
+                            let mut line = match style {
+                                1 => format!("{key}={v}"),
+                                2 => format!("{key}   =   {v}"),
+                                3 => format!("{key} = {v}   "),
+                                _ => format!("{key} = {v}"),
+                            };
+                            line.push_str(comment.as_deref().unwrap_or_default());
+                            lines.push(line.trim_end().to_owned());
+                            let mut value = v.to_owned();
+                            for (i, (sk, sv, before)) in subs.iter().enumerate() {
+                                lines.extend(before.clone());
+                                let indent = ["  ", "\t", "    "][i % 3];
+                                lines.push(format!("{indent}{sk} = {sv}"));
+                                let _ = write!(value, "\n{sk} = {sv}");
+                            }
+                            entries.push((key.to_ascii_lowercase(), value));
+                        }
+                    }
+                }
+                lines.extend(s.trailing.iter().cloned());
+                model.push(ModelSection {
+                    id: s.id.clone(),
+                    header,
+                    entries,
+                });
+            }
+            let eol = if file.crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(eol);
+            if file.final_newline && !lines.is_empty() {
+                text.push_str(eol);
+            }
+            (text, model)
+        }
+
+        fn resolve(model: &[ModelSection], id: &SectionId) -> Option<usize> {
+            let find = |want: &SectionId| {
+                model
+                    .iter()
+                    .position(|s| s.id == GenId::Known(want.clone()))
+            };
+            find(id).or_else(|| match id {
+                SectionId::Profile(n) if n == "default" => find(&SectionId::Bare("default".into())),
+                _ => None,
+            })
+        }
+
+        fn set_entry(entries: &mut Vec<(String, String)>, key: &str, value: &str) {
+            let key = key.to_ascii_lowercase();
+            match entries.iter_mut().find(|(k, _)| *k == key) {
+                Some(e) => e.1 = value.to_owned(),
+                None => entries.push((key, value.to_owned())),
+            }
+        }
+
+        fn apply_to_model(model: &mut Vec<ModelSection>, id: &SectionId, edit: &Edit) {
+            let ensure = |model: &mut Vec<ModelSection>| {
+                resolve(model, id).unwrap_or_else(|| {
+                    let written = match id {
+                        SectionId::Profile(n) if n == "default" => {
+                            SectionId::Bare("default".into())
+                        }
+                        other => other.clone(),
+                    };
+                    model.push(ModelSection {
+                        id: GenId::Known(written),
+                        header: id.header(),
+                        entries: Vec::new(),
+                    });
+                    model.len() - 1
+                })
+            };
+            match edit {
+                Edit::Set(k, v) => {
+                    let i = ensure(model);
+                    set_entry(&mut model[i].entries, k, v);
+                }
+                Edit::RemoveKey(k) => {
+                    if let Some(i) = resolve(model, id) {
+                        model[i].entries.retain(|(e, _)| !e.eq_ignore_ascii_case(k));
+                    }
+                }
+                Edit::Upsert(entries) | Edit::Replace(entries) => {
+                    let i = ensure(model);
+                    if matches!(edit, Edit::Replace(_)) {
+                        model[i].entries.clear();
+                    }
+                    for (k, v) in entries {
+                        set_entry(&mut model[i].entries, k, v);
+                    }
+                }
+                Edit::RemoveSection => {
+                    if let Some(i) = resolve(model, id) {
+                        model.remove(i);
+                    }
+                }
+            }
+        }
+
+        fn apply_to_doc(doc: &mut ConfigDocument, id: &SectionId, edit: &Edit) {
+            let pairs =
+                |entries: &[(String, String)]| -> Vec<(String, String)> { entries.to_vec() };
+            match edit {
+                Edit::Set(k, v) => doc.set(id, k, v),
+                Edit::RemoveKey(k) => {
+                    doc.remove_key(id, k);
+                }
+                Edit::Upsert(e) | Edit::Replace(e) => {
+                    let owned = pairs(e);
+                    let borrowed: Vec<(&str, &str)> = owned
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    if matches!(edit, Edit::Replace(_)) {
+                        doc.replace_section(id, &borrowed);
+                    } else {
+                        doc.upsert_section(id, &borrowed);
+                    }
+                }
+                Edit::RemoveSection => {
+                    doc.remove_section(id);
+                }
+            }
+        }
+
+        fn aws_parse(text: &str) -> ProfileSet {
+            let fs = Fs::from_map(HashMap::from([(
+                CONFIG_PATH.to_owned(),
+                text.as_bytes().to_vec(),
+            )]));
+            let env = Env::from_slice(&[("AWS_CONFIG_FILE", CONFIG_PATH), ("HOME", "/home")]);
+            futures::executor::block_on(aws_config::profile::load(
+                &fs,
+                &env,
+                &ProfileFiles::default(),
+                None,
+            ))
+            .unwrap_or_else(|e| panic!("aws-config rejected the file: {e}\n{text}"))
+        }
+
+        /// What aws-config must report for the model, compared key by key.
+        fn assert_matches_model(set: &ProfileSet, model: &[ModelSection], text: &str) {
+            let mut profiles: HashMap<String, &ModelSection> = HashMap::new();
+            let mut sessions: HashMap<String, &ModelSection> = HashMap::new();
+            let has_profile_default = model
+                .iter()
+                .any(|s| s.id == GenId::Known(SectionId::Profile("default".into())));
+            for s in model {
+                match &s.id {
+                    GenId::Known(SectionId::Profile(n)) => {
+                        profiles.insert(n.clone(), s);
+                    }
+                    GenId::Known(SectionId::Bare(n)) if n == "default" && !has_profile_default => {
+                        profiles.insert(n.clone(), s);
+                    }
+                    GenId::Known(SectionId::SsoSession(n)) => {
+                        sessions.insert(n.clone(), s);
+                    }
+                    _ => {}
+                }
+            }
+            let mut got: Vec<&str> = set.profiles().collect();
+            got.sort_unstable();
+            let mut want: Vec<&str> = profiles.keys().map(String::as_str).collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "profiles of\n{text}");
+            let mut got: Vec<&str> = set.sso_sessions().collect();
+            got.sort_unstable();
+            let mut want: Vec<&str> = sessions.keys().map(String::as_str).collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "sso-sessions of\n{text}");
+            let expected = |s: &ModelSection, key: &str| {
+                s.entries
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v.clone())
+            };
+            for (name, s) in &profiles {
+                let p = set.get_profile(name).unwrap();
+                for key in KEYS {
+                    assert_eq!(
+                        p.get(key).map(str::to_owned),
+                        expected(s, key),
+                        "{name}.{key} in\n{text}"
+                    );
+                }
+            }
+            for (name, s) in &sessions {
+                let p = set.sso_session(name).unwrap();
+                for key in KEYS {
+                    assert_eq!(
+                        p.get(key).map(str::to_owned),
+                        expected(s, key),
+                        "sso {name}.{key} in\n{text}"
+                    );
+                }
+            }
+        }
+
+        /// The file cut at its header lines: `(header line, text up to the next header)`.
+        fn chunks(text: &str) -> Vec<(Option<String>, String)> {
+            let mut out: Vec<(Option<String>, String)> = vec![(None, String::new())];
+            for line in text.split_inclusive('\n') {
+                if line.starts_with('[') {
+                    out.push((
+                        Some(line.trim_end_matches(['\r', '\n']).to_owned()),
+                        String::new(),
+                    ));
+                }
+                out.last_mut().unwrap().1.push_str(line);
+            }
+            out
+        }
+
+        fn known_ids(model: &[ModelSection]) -> Vec<SectionId> {
+            model
+                .iter()
+                .filter_map(|s| match &s.id {
+                    GenId::Known(id) => Some(id.clone()),
+                    GenId::Services(_) => None,
+                })
+                .collect()
+        }
+
+        fn check_edit(
+            file: &GenFile,
+            target: Result<Index, SectionId>,
+            edit: &Edit,
+        ) -> Result<(), TestCaseError> {
+            let (before, mut model) = render(file);
+            let before_set = aws_parse(&before);
+            assert_matches_model(&before_set, &model, &before);
+
+            let known = known_ids(&model);
+            let id = match target {
+                Ok(i) if !known.is_empty() => i.get(&known).clone(),
+                Ok(_) => SectionId::Profile("fresh".into()),
+                Err(id) => id,
+            };
+            let target_idx = resolve(&model, &id);
+            let target_header = target_idx.map(|i| model[i].header.clone());
+            let creates =
+                target_idx.is_none() && !matches!(*edit, Edit::RemoveKey(_) | Edit::RemoveSection);
+
+            let mut doc = ConfigDocument::parse(&before);
+            prop_assert_eq!(doc.render(), before.clone());
+            apply_to_doc(&mut doc, &id, edit);
+            apply_to_model(&mut model, &id, edit);
+            let after = doc.render();
+
+            // aws-config reads exactly the intended result, and the editor agrees.
+            let after_set = aws_parse(&after);
+            assert_matches_model(&after_set, &model, &after);
+            prop_assert_eq!(after_set.other_sections(), before_set.other_sections());
+            prop_assert_eq!(doc.sections(), known_ids(&model));
+            if let Some(i) = resolve(&model, &id) {
+                for key in KEYS {
+                    let want = model[i]
+                        .entries
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                        .map(|(_, v)| v.clone());
+                    prop_assert_eq!(doc.get(&id, key), want);
+                }
+            }
+
+            // Line endings and the final newline follow the file.
+            if file.crlf && before.contains('\n') {
+                prop_assert!(
+                    !after.replace("\r\n", "").contains('\n'),
+                    "LF in a CRLF file:\n{:?}",
+                    after
+                );
+            } else {
+                prop_assert!(!after.contains('\r'));
+            }
+            if !before.is_empty() && !after.is_empty() {
+                prop_assert_eq!(before.ends_with('\n'), after.ends_with('\n'));
+            }
+
+            // Every other section is byte for byte what it was. Creating a section may
+            // end the last line; removing one may take the blank lines before it.
+            let before_chunks = chunks(&before);
+            let after_chunks = chunks(&after);
+            let target_pos = before_chunks
+                .iter()
+                .position(|(h, _)| h.is_some() && *h == target_header);
+            let tolerant = match (edit, target_pos) {
+                (Edit::RemoveSection, Some(pos)) => Some(pos - 1),
+                _ if creates => Some(before_chunks.len() - 1),
+                _ => None,
+            };
+            let trimmed = |s: &str| s.trim_end_matches(['\r', '\n', ' ', '\t']).to_owned();
+            let comments = |t: &str| {
+                t.lines()
+                    .filter(|l| l.starts_with(['#', ';']))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
+            for (pos, (header, text)) in before_chunks.iter().enumerate() {
+                if Some(pos) == target_pos {
+                    if !matches!(*edit, Edit::RemoveSection) {
+                        let after_text = &after_chunks.iter().find(|(h, _)| h == header).unwrap().1;
+                        prop_assert_eq!(comments(text), comments(after_text));
+                    }
+                    continue;
+                }
+                let after_text = &after_chunks.iter().find(|(h, _)| h == header).unwrap().1;
+                if Some(pos) == tolerant && matches!(*edit, Edit::RemoveSection) {
+                    // The removed section's closing comments stay (they usually introduce
+                    // what follows), so they now end the section before it.
+                    let kept = trimmed(text);
+                    prop_assert!(
+                        after_text.starts_with(&kept),
+                        "{:?} lost from {:?}",
+                        kept,
+                        after_text
+                    );
+                    let moved = comments(&after_text[kept.len()..]);
+                    let target_comments = comments(&before_chunks[pos + 1].1);
+                    prop_assert!(
+                        target_comments.ends_with(&moved),
+                        "{:?} not from {:?}",
+                        moved,
+                        target_comments
+                    );
+                } else if Some(pos) == tolerant {
+                    prop_assert_eq!(trimmed(text), trimmed(after_text));
+                } else {
+                    prop_assert_eq!(text, after_text);
+                }
+            }
+            let expected_chunks = before_chunks.len() + usize::from(creates)
+                - usize::from(matches!(*edit, Edit::RemoveSection) && target_pos.is_some());
+            prop_assert_eq!(after_chunks.len(), expected_chunks);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn edits_touch_only_their_section(file in file(), target in target(), edit in edit()) {
+                check_edit(&file, target, &edit)?;
+            }
+        }
+    }
+}
