@@ -59,7 +59,7 @@ impl App {
         format!("{exe} credential-process --profile {}", quote(profile))
     }
 
-    fn self_command(&self) -> String {
+    pub(crate) fn self_command(&self) -> String {
         if let Some(cmd) = self.env.get_non_empty("KEYFOB_COMMAND") {
             return cmd;
         }
@@ -106,4 +106,15 @@ pub(crate) fn require_profile<'a>(
             "keyfob populate, keyfob configure or keyfob add to create it",
         )
     })
+}
+
+impl App {
+    /// What the SSO crate needs for a network-facing call.
+    pub(crate) fn sso_ctx(&self) -> anyhow::Result<keyfob_sso::SsoContext<'_>> {
+        Ok(keyfob_sso::SsoContext {
+            store: self.store()?,
+            clock: &self.clock,
+            env: &self.env,
+        })
+    }
 }

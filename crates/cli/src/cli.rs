@@ -1,4 +1,6 @@
 //! The command line, as clap derives it.
+// Command-line switches are bools by nature.
+#![allow(clippy::struct_excessive_bools)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 

@@ -63,10 +63,10 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     let hint = err.chain().find_map(hint_of);
     let mut line = format!("{err:#}").replace('\n', " ");
-    if let Some(h) = hint {
-        if !line.contains(&h) {
-            line = format!("{line}; run: {h}");
-        }
+    if let Some(h) = hint
+        && !line.contains(&h)
+    {
+        line = format!("{line}; run: {h}");
     }
     eprintln!("keyfob: error: {line}");
     ExitCode::from(1)

@@ -140,6 +140,9 @@ pub struct PlanOptions {
     pub lowercase: bool,
     /// Which keys to write.
     pub style: Style,
+    /// How `credential_process` runs keyfob (`keyfob` when it is on PATH, else its absolute
+    /// path, quoted for a shell-like split).
+    pub keyfob_command: String,
 }
 
 /// One profile to generate.
@@ -261,7 +264,10 @@ fn entries(name: &str, account: &Account, role: &str, opts: &PlanOptions) -> Vec
     if opts.style == Style::Process {
         push(
             "credential_process",
-            &format!("keyfob credential-process --profile {name}"),
+            &format!(
+                "{} credential-process --profile {name}",
+                opts.keyfob_command
+            ),
         );
     }
     push(MANAGED_KEY, &opts.session);
@@ -356,6 +362,7 @@ mod tests {
             template: template.into(),
             lowercase: false,
             style: Style::Process,
+            keyfob_command: "keyfob".into(),
         }
     }
 

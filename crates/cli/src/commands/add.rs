@@ -21,10 +21,8 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
     // nothing behind.
     let write_config = if args.no_config {
         false
-    } else if args.yes {
-        true
-    } else if crate::prompt::interactive() {
-        true // asked below, once the keys are in hand
+    } else if args.yes || crate::prompt::interactive() {
+        true // without --yes, asked below once the keys are in hand
     } else {
         return Err(hinted(
             format!(

@@ -14,7 +14,7 @@ pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> 
 
 fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
     check_url(&a.start_url, "--start-url")?;
-    if !looks_like_region(&a.region) {
+    if !keyfob_sso::session::looks_like_region(&a.region) {
         anyhow::bail!(
             "--region {:?} is not an AWS region (like eu-west-1); nothing was written",
             a.region
@@ -97,30 +97,12 @@ pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn looks_like_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].chars().all(|c| c.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn regions_and_urls() {
-        for ok in ["eu-west-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1"] {
-            assert!(looks_like_region(ok), "{ok}");
-        }
-        for bad in ["eu-west", "Europe", "eu-west-1a", "e-west-1", ""] {
-            assert!(!looks_like_region(bad), "{bad}");
-        }
+    fn urls() {
         assert!(check_url("https://x.awsapps.com/start", "--start-url").is_ok());
         assert!(check_url("http://127.0.0.1:9/start", "--start-url").is_ok());
         assert!(check_url("http://x.awsapps.com/start", "--start-url").is_err());

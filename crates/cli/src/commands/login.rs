@@ -1,17 +1,37 @@
-//! `keyfob login`: sign in to whatever a profile or sso-session needs.
+//! `keyfob login`: sign in to whatever a profile or sso-session needs — an SSO session (PKCE
+//! or device code), a SAML IdP, or an MFA device.
 
 use crate::app::{App, require_profile};
 use crate::cli::LoginArgs;
+use crate::output::{hinted, say};
+use crate::sources::browser::CliLoginUi;
 use crate::sources::iam_user::{MfaSession, load_keys};
-use keyfob_core::profile::{Plan, select_profile};
+use crate::sources::resolve::sso_config;
+use anyhow::Context as _;
+use keyfob_core::lock::{FileLock, lock_path};
+use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
+use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
+use keyfob_core::{Env, Secret};
+use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 
 pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
     let profiles = app.profiles()?;
+    if let Some(session) = &args.sso_session {
+        let cfg = SsoSessionConfig::from_profiles(&profiles, session)?;
+        return sso_login(app, args, cfg);
+    }
     let name = select_profile(args.profile.as_deref(), &app.env);
     let profile = require_profile(&profiles, &name)?;
     match profile.plan()? {
+        Plan::Sso {
+            session, legacy, ..
+        } => {
+            let cfg = sso_config(&profiles, &name, session.as_deref(), legacy.as_ref())?;
+            sso_login(app, args, cfg)
+        }
+        plan @ Plan::Saml { .. } => saml_login(app, args, &profiles, &name, &plan),
         Plan::IamUser {
             mfa_serial: Some(serial),
             duration_seconds,
@@ -21,13 +41,7 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
             let code = move || {
                 flag.clone().or_else(|| {
                     crate::prompt::interactive()
-                        .then(|| {
-                            crate::prompt::line(&format!(
-                                "MFA code for {serial_hint}: ",
-                                serial_hint = "your device"
-                            ))
-                            .ok()
-                        })
+                        .then(|| crate::prompt::line("MFA code: ").ok())
                         .flatten()
                 })
             };
@@ -45,25 +59,308 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
                 duration_seconds,
                 code: &code,
             };
-            let rt = App::runtime()?;
-            let creds = rt.block_on(serve::refresh_now(&ctx, &name, &source))?;
+            let creds = App::runtime()?.block_on(serve::refresh_now(&ctx, &name, &source))?;
             let until = creds
                 .expiration
                 .map(keyfob_core::credentials::rfc3339)
                 .unwrap_or_default();
-            crate::output::say(&format!(
+            say(&format!(
                 "MFA session for profile {name} valid until {until}."
             ));
             Ok(ExitCode::SUCCESS)
         }
         Plan::IamUser {
             mfa_serial: None, ..
-        } => Err(crate::output::hinted(
+        } => Err(hinted(
             format!("profile {name} uses long-term keys; there is nothing to sign in to"),
             format!("keyfob credential-process --profile {name}"),
         )),
         other => Err(anyhow::anyhow!(
-            "profile {name}: login for {other:?} is not wired yet"
+            "profile {name}: cannot log in to {other:?}"
         )),
     }
+}
+
+/// Why the browser redirect cannot reach this machine, if it cannot.
+fn no_local_browser(env: &Env) -> Option<&'static str> {
+    if env.get_non_empty("BROWSER").is_some() {
+        return None;
+    }
+    if env.get_non_empty("SSH_CONNECTION").is_some() || env.get_non_empty("SSH_TTY").is_some() {
+        return Some("this is an SSH session");
+    }
+    if cfg!(target_os = "linux")
+        && env.get_non_empty("DISPLAY").is_none()
+        && env.get_non_empty("WAYLAND_DISPLAY").is_none()
+    {
+        return Some("there is no graphical display (DISPLAY/WAYLAND_DISPLAY unset)");
+    }
+    None
+}
+
+fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> anyhow::Result<ExitCode> {
+    if args.write_sso_cache {
+        cfg.write_sso_cache = true;
+    }
+    let mut flow = cfg.flow(args.use_device_code);
+    if args.use_device_code {
+        say("Using the device-code flow (--use-device-code).");
+    } else if cfg.login_flow == Some(Flow::Device) {
+        say("Using the device-code flow (keyfob_login_flow = device).");
+    } else if flow == Flow::Pkce
+        && let Some(why) = no_local_browser(&app.env)
+    {
+        flow = Flow::Device;
+        say(&format!(
+            "Using the device-code flow: {why}, so a browser here cannot take the sign-in redirect."
+        ));
+    }
+    let ui = CliLoginUi {
+        no_browser: args.no_browser,
+        browser: app.env.get_non_empty("BROWSER"),
+    };
+    let ctx = app.sso_ctx()?;
+    let spinner = crate::output::spinner("Waiting for the sign-in to be approved in the browser…");
+    let result = App::runtime()?.block_on(keyfob_sso::login(
+        &ctx,
+        &cfg,
+        flow,
+        &ui,
+        &LoginOptions::default(),
+    ));
+    spinner.finish_and_clear();
+    let token = result?;
+    let until = keyfob_core::credentials::rfc3339(token.expires_at);
+    let mirror = if cfg.write_sso_cache {
+        " (also written to ~/.aws/sso/cache)"
+    } else {
+        ""
+    };
+    say(&format!(
+        "Signed in to SSO session {}; the token is valid until {until}{mirror}.",
+        cfg.name
+    ));
+    if !cfg.is_legacy() {
+        say(&format!("Next: keyfob populate --sso-session {}", cfg.name));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn saml_login(
+    app: &App,
+    args: &LoginArgs,
+    profiles: &Profiles,
+    name: &str,
+    plan: &Plan,
+) -> anyhow::Result<ExitCode> {
+    let store = app.store()?;
+    let pw_key = keys::saml_password(name);
+    if args.forget_password {
+        let existed = store.delete(&pw_key)?;
+        say(&if existed {
+            format!("Forgot the IdP password of profile {name}.")
+        } else {
+            format!("No IdP password was stored for profile {name}.")
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let profile = require_profile(profiles, name)?;
+    let region = profile.get("region").map(str::to_owned);
+    let rt = App::runtime()?;
+
+    if let Some(file) = &args.saml_response_file {
+        let b64 = read_response_file(file)?;
+        let creds = rt.block_on(assume_from_response(
+            app,
+            name,
+            plan,
+            region,
+            &b64,
+            args.role_arn.as_deref(),
+        ))?;
+        store_credentials(app, name, &creds)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let stored = store.get(&pw_key)?.map(Secret::new);
+    let had_stored = stored.is_some();
+    let password = match stored {
+        Some(pw) if !args.password_stdin => pw,
+        _ => read_password(args, name)?,
+    };
+    let Some(source) = keyfob_saml::SamlSource::from_plan(name, plan, password.clone()) else {
+        anyhow::bail!("profile {name} is not a SAML profile");
+    };
+    let source = source
+        .with_region(region)
+        .with_env(&app.env)
+        .with_role_arn(args.role_arn.clone());
+    let flag = args.mfa_code.clone();
+    let mfa = move |_host: &str| -> Option<Secret> {
+        flag.clone()
+            .or_else(|| {
+                crate::prompt::interactive()
+                    .then(|| crate::prompt::line("One-time code from your IdP: ").ok())
+                    .flatten()
+            })
+            .map(Secret::new)
+    };
+    let interactive = crate::prompt::interactive();
+    let picker = |roles: &[keyfob_saml::RolePair]| -> Option<keyfob_saml::RolePair> {
+        if !interactive {
+            return None;
+        }
+        let labels: Vec<String> = roles
+            .iter()
+            .map(|r| format!("{}  {}", r.account_id().unwrap_or("?"), r.role_name()))
+            .collect();
+        let choice = inquire::Select::new("Which role?", labels.clone())
+            .prompt()
+            .ok()?;
+        let i = labels.iter().position(|l| *l == choice)?;
+        roles.get(i).cloned()
+    };
+    let spinner = crate::output::spinner("Signing in to the IdP…");
+    let result = rt.block_on(source.login(Some(&mfa), Some(&picker)));
+    spinner.finish_and_clear();
+    let login = result.map_err(|e| {
+        let hint = if e.needs_user() {
+            format!("keyfob login --profile {name}")
+        } else {
+            "keyfob login --profile NAME -vv for details".to_owned()
+        };
+        hinted(e.to_string(), hint)
+    })?;
+    // Only a password that worked is kept.
+    if !had_stored || args.password_stdin {
+        store.put(&pw_key, password.expose())?;
+    }
+    store_credentials(app, name, &login.credentials)?;
+    if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
+        offer_to_save_role(app, name, &login.role.role_arn)?;
+    }
+    say(&format!(
+        "Assumed {} for profile {name}.",
+        login.role.role_arn
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// After a pick from several roles, offers to make it the profile's role.
+fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> anyhow::Result<()> {
+    if !crate::prompt::confirm(&format!(
+        "Save {role_arn} as this profile's role (keyfob_saml_role_arn)?"
+    ))? {
+        return Ok(());
+    }
+    let path = app.config_path();
+    keyfob_core::editor::edit_file(&path, |doc| {
+        doc.set(
+            &keyfob_core::editor::SectionId::Profile(name.to_owned()),
+            "keyfob_saml_role_arn",
+            role_arn,
+        );
+        Ok::<(), std::convert::Infallible>(())
+    })?
+    .expect("infallible");
+    Ok(())
+}
+
+fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
+    if args.password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .context("cannot read the password from stdin")?;
+        let pw = s.trim_end_matches(['\r', '\n']);
+        if pw.is_empty() {
+            anyhow::bail!("no password on stdin; nothing was stored");
+        }
+        return Ok(Secret::new(pw));
+    }
+    if crate::prompt::interactive() {
+        return Ok(Secret::new(crate::prompt::secret("IdP password: ")?));
+    }
+    Err(hinted(
+        format!("profile {name} needs the IdP password and there is no terminal to ask"),
+        format!("keyfob login --profile {name} --password-stdin"),
+    ))
+}
+
+fn read_response_file(file: &str) -> anyhow::Result<Secret> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .context("cannot read the SAMLResponse from stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+    };
+    Ok(Secret::new(text.trim()))
+}
+
+async fn assume_from_response(
+    app: &App,
+    name: &str,
+    plan: &Plan,
+    region: Option<String>,
+    b64: &Secret,
+    role_arn: Option<&str>,
+) -> anyhow::Result<keyfob_core::Credentials> {
+    let Plan::Saml {
+        role_arn: profile_role,
+        principal_arn,
+        duration_seconds,
+        ..
+    } = plan
+    else {
+        anyhow::bail!("profile {name} is not a SAML profile");
+    };
+    let assertion = keyfob_saml::Assertion::from_base64(b64.expose())?;
+    assertion.check_not_expired(keyfob_core::Clock::now(&app.clock))?;
+    let wanted = role_arn.or(profile_role.as_deref());
+    let role = keyfob_saml::choose_role_via(&assertion.roles, wanted, principal_arn.as_deref())?
+        .ok_or_else(|| {
+            let offered: Vec<&str> = assertion
+                .roles
+                .iter()
+                .map(|r| r.role_arn.as_str())
+                .collect();
+            hinted(
+                format!(
+                    "the SAML response offers several roles: {}",
+                    offered.join(", ")
+                ),
+                format!("keyfob login --profile {name} --role-arn ARN --saml-response-file FILE"),
+            )
+        })?;
+    let sts_region = keyfob_saml::partition::sts_region(
+        assertion.partition,
+        assertion.signin_region.as_deref(),
+        region.as_deref(),
+    );
+    let endpoint = keyfob_saml::sts::endpoint_from_env(&app.env);
+    let req = keyfob_saml::sts::StsRequest {
+        profile: name,
+        region: &sts_region,
+        endpoint_url: endpoint.as_deref(),
+        use_profile_config: true,
+        role: &role,
+        saml_assertion: b64,
+        duration_seconds: keyfob_saml::sts::effective_duration(
+            *duration_seconds,
+            assertion.session_duration,
+        ),
+    };
+    Ok(keyfob_saml::sts::assume_role_with_saml(&req).await?)
+}
+
+fn store_credentials(
+    app: &App,
+    name: &str,
+    creds: &keyfob_core::Credentials,
+) -> anyhow::Result<()> {
+    let path = lock_path(&app.cache_dir(), "profile", name);
+    let _guard =
+        FileLock::acquire(&path).with_context(|| format!("cannot lock {}", path.display()))?;
+    app.store()?.put_json(&keys::credentials(name), creds)?;
+    Ok(())
 }

@@ -4,6 +4,8 @@ mod add;
 mod configure;
 mod credential_process;
 mod login;
+mod logout;
+mod populate;
 mod remove;
 mod status;
 
@@ -21,8 +23,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&app, &args),
         Command::Remove(args) => remove::run(&app, &args),
         Command::Configure(cmd) => configure::run(&app, cmd),
-        Command::Populate(_) | Command::Logout(_) => Err(anyhow::anyhow!(
-            "this build of keyfob has no SSO support yet"
-        )),
+        Command::Populate(args) => populate::run(&app, &args),
+        Command::Logout(args) => logout::run(&app, &args),
     }
 }

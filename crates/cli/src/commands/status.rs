@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use keyfob_core::Clock;
 use keyfob_core::store::{SessionStore, keys};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 #[derive(Serialize)]
@@ -71,14 +72,15 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
             .map(|e| human_left(e.with_timezone(&Utc) - now))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "{:<14} {:<width$} {:<8} {} {}\n",
+        let _ = writeln!(
+            out,
+            "{:<14} {:<width$} {:<8} {} {}",
             r.kind,
             r.name,
             r.state,
             r.expires.as_deref().unwrap_or("-"),
             left
-        ));
+        );
     }
     crate::output::data(&out)?;
     Ok(ExitCode::SUCCESS)

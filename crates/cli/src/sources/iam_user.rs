@@ -32,7 +32,7 @@ pub(crate) struct MfaSession<'a> {
     pub(crate) region: String,
     pub(crate) duration_seconds: Option<i32>,
     /// Where the code comes from (a flag, a prompt); `None` when nobody can be asked.
-    pub(crate) code: &'a dyn Fn() -> Option<String>,
+    pub(crate) code: &'a (dyn Fn() -> Option<String> + Sync),
 }
 
 impl CredentialSource for MfaSession<'_> {
@@ -76,6 +76,6 @@ impl CredentialSource for MfaSession<'_> {
         let c = out
             .credentials
             .ok_or_else(|| SourceError::other("STS GetSessionToken returned no credentials"))?;
-        crate::sources::resolve::from_sts(c)
+        crate::sources::resolve::from_sts(&c)
     }
 }

@@ -2,16 +2,17 @@
 
 use crate::app::{App, require_profile};
 use crate::sources::iam_user::{MfaSession, load_keys};
-use keyfob_core::ExpiryPolicy;
 use keyfob_core::profile::{Plan, Profiles};
 use keyfob_core::serve::{self, Context, Origin};
 use keyfob_core::source::SourceError;
-use keyfob_core::{Credentials, Secret};
+use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
+use keyfob_core::{Credentials, ExpiryPolicy, Secret};
+use keyfob_sso::{RoleCredentialsSource, SsoSessionConfig};
 
 /// How a request may reach the user.
 pub(crate) struct Interaction<'a> {
     /// An MFA code given on the command line, or a prompt.
-    pub(crate) mfa_code: &'a dyn Fn() -> Option<String>,
+    pub(crate) mfa_code: &'a (dyn Fn() -> Option<String> + Sync),
 }
 
 /// The refresh window of a profile (`keyfob_refresh_window`, default 15 minutes).
@@ -25,6 +26,20 @@ pub(crate) fn policy(profiles: &Profiles, name: &str) -> anyhow::Result<ExpiryPo
     }
 }
 
+/// The SSO session a plan names (sso-session section, or a legacy profile's own keys).
+pub(crate) fn sso_config(
+    profiles: &Profiles,
+    profile: &str,
+    session: Option<&str>,
+    legacy: Option<&(String, String)>,
+) -> anyhow::Result<SsoSessionConfig> {
+    Ok(match (session, legacy) {
+        (Some(s), _) => SsoSessionConfig::from_profiles(profiles, s)?,
+        (None, Some((url, region))) => SsoSessionConfig::legacy(profile, url, region)?,
+        (None, None) => anyhow::bail!("profile {profile} names no SSO session"),
+    })
+}
+
 /// Credentials for a keyfob-served profile.
 pub(crate) fn credentials(
     app: &App,
@@ -35,47 +50,84 @@ pub(crate) fn credentials(
     let profile = require_profile(profiles, name)?;
     let plan = profile.plan()?;
     let policy = policy(profiles, name)?;
-    let region = profile.get("region").unwrap_or("us-east-1").to_owned();
+    let region = profile.get("region").map(str::to_owned);
+    if let Plan::IamUser {
+        mfa_serial: None, ..
+    } = plan
+    {
+        let keys = load_keys(app.store()?, name)?;
+        return Ok((
+            Credentials::long_term(keys.access_key_id, keys.secret_access_key),
+            Origin::Cache,
+        ));
+    }
+    let store = app.store()?;
+    let cache_dir = app.cache_dir();
+    let ctx = Context {
+        store,
+        clock: &app.clock,
+        cache_dir: &cache_dir,
+    };
+    let rt = App::runtime()?;
     match plan {
-        Plan::IamUser {
-            mfa_serial: None, ..
-        } => {
-            let keys = load_keys(app.store()?, name)?;
-            Ok((
-                Credentials::long_term(keys.access_key_id, keys.secret_access_key),
-                Origin::Cache,
-            ))
-        }
         Plan::IamUser {
             mfa_serial: Some(serial),
             duration_seconds,
         } => {
-            let store = app.store()?;
-            let cache_dir = app.cache_dir();
-            let ctx = Context {
-                store,
-                clock: &app.clock,
-                cache_dir: &cache_dir,
-            };
             let source = MfaSession {
                 profile: name,
                 keys: load_keys(store, name)?,
                 serial,
-                region,
+                region: region.unwrap_or_else(|| "us-east-1".to_owned()),
                 duration_seconds,
                 code: ui.mfa_code,
             };
-            let rt = App::runtime()?;
             Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
         }
+        Plan::Sso {
+            session,
+            legacy,
+            account_id,
+            role_name,
+        } => {
+            let cfg = sso_config(profiles, name, session.as_deref(), legacy.as_ref())?;
+            let source = RoleCredentialsSource::new(app.sso_ctx()?, cfg, account_id, role_name);
+            Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
+        }
+        ref saml @ Plan::Saml { .. } => {
+            // The refresh re-authenticates with the stored password and never prompts.
+            let login = format!("keyfob login --profile {name}");
+            let password: Option<Secret> = store.get(&keys::saml_password(name))?.map(Secret::new);
+            let source = password.and_then(|pw| {
+                keyfob_saml::SamlSource::from_plan(name, saml, pw)
+                    .map(|s| s.with_region(region.clone()).with_env(&app.env))
+            });
+            if let Some(source) = source {
+                return Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?);
+            }
+            // Without a password only still-fresh cached credentials can be served.
+            let cached: Option<Credentials> = store.get_json(&keys::credentials(name))?;
+            match cached {
+                Some(c) if !policy.needs_refresh(&c, keyfob_core::Clock::now(&app.clock)) => {
+                    Ok((c, Origin::Cache))
+                }
+                _ => Err(SourceError::needs_login(
+                    format!(
+                        "SAML profile {name} has no stored IdP password and no fresh credentials"
+                    ),
+                    login,
+                )
+                .into()),
+            }
+        }
         other => Err(anyhow::anyhow!(
-            "profile {name} needs a source this build does not have yet ({other:?})"
+            "profile {name}: unsupported plan {other:?}"
         )),
     }
 }
 
 /// STS credentials to keyfob's type.
-pub(crate) fn from_sts(c: aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
+pub(crate) fn from_sts(c: &aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
     let exp = c.expiration();
     let expiration = chrono::DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
         .ok_or_else(|| SourceError::other("STS returned an expiration out of range"))?;
