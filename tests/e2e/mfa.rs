@@ -28,11 +28,17 @@ fn fifty_concurrent_cold_requests_make_exactly_one_get_session_token() {
         let sb = mfa_sandbox(backend, &fake, "");
         let children: Vec<_> = (0..50)
             .map(|_| {
-                sb.keyfob(&["credential-process", "--profile", "dev", "--mfa-code", "123456"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                sb.keyfob(&[
+                    "credential-process",
+                    "--profile",
+                    "dev",
+                    "--mfa-code",
+                    "123456",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
             })
             .collect();
         let mut key_ids = std::collections::BTreeSet::new();
@@ -52,7 +58,9 @@ fn fifty_concurrent_cold_requests_make_exactly_one_get_session_token() {
 
 #[test]
 fn a_cached_session_is_served_without_calling_sts() {
-    let Some(backend) = Backend::any() else { return };
+    let Some(backend) = Backend::any() else {
+        return;
+    };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = mfa_sandbox(backend, &fake, "");
     assert_success(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
@@ -69,7 +77,9 @@ fn a_cached_session_is_served_without_calling_sts() {
 
 #[test]
 fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile() {
-    let Some(backend) = Backend::any() else { return };
+    let Some(backend) = Backend::any() else {
+        return;
+    };
     // Ten-minute sessions: inside the default 15-minute window at once.
     let fake = FakeAws::start(FakeConfig {
         credential_lifetime_secs: 600,
@@ -78,7 +88,13 @@ fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_pro
     .unwrap();
     let sb = mfa_sandbox(backend, &fake, "");
     for _ in 0..2 {
-        assert_success(&sb.run(&["credential-process", "--profile", "dev", "--mfa-code", "123456"]));
+        assert_success(&sb.run(&[
+            "credential-process",
+            "--profile",
+            "dev",
+            "--mfa-code",
+            "123456",
+        ]));
     }
     assert_eq!(fake.count(Op::GetSessionToken), 2);
 
@@ -89,14 +105,22 @@ fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_pro
     .unwrap();
     let sb = mfa_sandbox(backend, &fake, "keyfob_refresh_window = 5m\n");
     for _ in 0..2 {
-        assert_success(&sb.run(&["credential-process", "--profile", "dev", "--mfa-code", "123456"]));
+        assert_success(&sb.run(&[
+            "credential-process",
+            "--profile",
+            "dev",
+            "--mfa-code",
+            "123456",
+        ]));
     }
     assert_eq!(fake.count(Op::GetSessionToken), 1);
 }
 
 #[test]
 fn without_a_code_or_terminal_credential_process_says_to_log_in() {
-    let Some(backend) = Backend::any() else { return };
+    let Some(backend) = Backend::any() else {
+        return;
+    };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = mfa_sandbox(backend, &fake, "");
     let line = assert_one_line_error(&sb.run(&["credential-process", "--profile", "dev"]));
@@ -106,11 +130,14 @@ fn without_a_code_or_terminal_credential_process_says_to_log_in() {
 
 #[test]
 fn a_wrong_mfa_code_is_one_line_and_stores_nothing() {
-    let Some(backend) = Backend::any() else { return };
+    let Some(backend) = Backend::any() else {
+        return;
+    };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     fake.configure(|c| c.sts.bad_mfa = true);
     let sb = mfa_sandbox(backend, &fake, "");
-    let line = assert_one_line_error(&sb.run(&["login", "--profile", "dev", "--mfa-code", "000000"]));
+    let line =
+        assert_one_line_error(&sb.run(&["login", "--profile", "dev", "--mfa-code", "000000"]));
     assert!(line.contains("GetSessionToken"), "{line}");
     assert!(line.contains("AccessDenied"), "{line}");
     assert_eq!(sb.stored_keys(), vec!["iam-user/dev".to_owned()]);
@@ -118,11 +145,14 @@ fn a_wrong_mfa_code_is_one_line_and_stores_nothing() {
 
 #[test]
 fn an_unreachable_sts_is_one_line() {
-    let Some(backend) = Backend::any() else { return };
+    let Some(backend) = Backend::any() else {
+        return;
+    };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let mut sb = mfa_sandbox(backend, &fake, "");
     drop(fake);
     sb.set_env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9");
-    let line = assert_one_line_error(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
+    let line =
+        assert_one_line_error(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
     assert!(line.contains("could not reach"), "{line}");
 }

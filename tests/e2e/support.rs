@@ -186,12 +186,15 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn keyfob");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        // keyfob may exit before reading everything (an early refusal): that is its answer.
+        let written = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        if let Err(e) = written {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing stdin: {e}"
+            );
+        }
         child.wait_with_output().expect("wait keyfob")
     }
 
@@ -236,11 +239,11 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         // keyutils entries outlive the session keyring (they are linked into the persistent
         // keyring too): delete what this test wrote.
-        if let Ok(k) = std::panic::catch_unwind(|| self.keychain()) {
-            if let Ok(keys) = k.list() {
-                for key in keys {
-                    let _ = k.delete(&key);
-                }
+        if let Ok(k) = std::panic::catch_unwind(|| self.keychain())
+            && let Ok(keys) = k.list()
+        {
+            for key in keys {
+                let _ = k.delete(&key);
             }
         }
     }

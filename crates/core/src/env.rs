@@ -44,11 +44,24 @@ impl Env {
         self.get(key).filter(|v| !v.trim().is_empty())
     }
 
-    /// The user's home directory: `HOME`, then `USERPROFILE` (Windows).
+    /// The user's home directory as the SDKs find it: `HOME`; on Windows then `USERPROFILE`,
+    /// then `HOMEDRIVE` + `HOMEPATH`.
     pub fn home(&self) -> Option<PathBuf> {
-        self.get_non_empty("HOME")
-            .or_else(|| self.get_non_empty("USERPROFILE"))
+        if let Some(h) = self.get_non_empty("HOME") {
+            return Some(PathBuf::from(h));
+        }
+        if !cfg!(windows) {
+            return None;
+        }
+        self.get_non_empty("USERPROFILE")
             .map(PathBuf::from)
+            .or_else(
+                || match (self.get("HOMEDRIVE"), self.get_non_empty("HOMEPATH")) {
+                    (Some(drive), Some(path)) => Some(PathBuf::from(format!("{drive}{path}"))),
+                    (None, Some(path)) => Some(PathBuf::from(path)),
+                    _ => None,
+                },
+            )
     }
 
     /// The pairs to hand to aws-config's own environment shim.
