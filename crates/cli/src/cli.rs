@@ -43,6 +43,27 @@ pub(crate) enum Command {
     Populate(PopulateArgs),
     /// Sign out of an SSO session and forget its tokens.
     Logout(LogoutArgs),
+    /// Print a profile's credentials for tools that read neither the config nor credential_process.
+    Export(ExportArgs),
+    /// Run one command with a profile's credentials and region in its environment.
+    Exec(ExecArgs),
+    /// Serve a profile's credentials on 127.0.0.1 as a container (ECS) endpoint, or as IMDSv2.
+    Serve(ServeArgs),
+    /// Sign in to the AWS console with a profile's credentials (federation URL).
+    ///
+    /// The sign-in URL is a secret: it is opened in the browser ($BROWSER, else the desktop's
+    /// opener) or printed on stdout, never logged. KEYFOB_FEDERATION_ENDPOINT replaces the
+    /// partition's https://signin…/federation endpoint (for tests or a proxy).
+    Console(ConsoleArgs),
+    /// Show whose credentials a profile gives (STS GetCallerIdentity).
+    Whoami(WhoamiArgs),
+    /// Print a shell completion script (profile names complete from the config).
+    Completions(CompletionsArgs),
+    /// Print keyfob's man page (roff) on stdout.
+    Man,
+    /// Print the profile names of the config, one a line (used by the completion scripts).
+    #[command(name = "__complete-profiles", hide = true)]
+    CompleteProfiles,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +229,119 @@ pub(crate) struct LogoutArgs {
     /// Every sso-session keyfob holds tokens for.
     #[arg(long)]
     pub(crate) all: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// `export NAME='value'` lines for sh, bash and zsh (`eval "$(keyfob export …)"`).
+    Env,
+    /// `set -gx NAME 'value'` lines for fish.
+    Fish,
+    /// `$Env:NAME = 'value'` lines for PowerShell.
+    Powershell,
+    /// The credential_process JSON.
+    Json,
+    /// An `[PROFILE]` section written into a shared credentials file.
+    Credentials,
+    /// `NAME=value` lines for .env files.
+    Dotenv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The profile (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// The output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Env)]
+    pub(crate) format: ExportFormat,
+    /// Write to this file (created 0600, replaced atomically) instead of stdout; for
+    /// `--format credentials` the file to add the section to (default: the shared credentials
+    /// file).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// MFA code, for profiles with mfa_serial whose session has run out.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) mfa_code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The profile (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// Give the command a local container endpoint (refreshing credentials) instead of keys.
+    #[arg(long)]
+    pub(crate) serve: bool,
+    /// Run even inside another `keyfob exec` for a different profile.
+    #[arg(long)]
+    pub(crate) allow_nested: bool,
+    /// MFA code, for profiles with mfa_serial whose session has run out.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) mfa_code: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The profile (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// The port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Serve the EC2 instance metadata service (IMDSv2) instead of the container endpoint.
+    #[arg(long)]
+    pub(crate) imds: bool,
+    /// MFA code, for profiles with mfa_serial whose session has run out.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) mfa_code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsoleArgs {
+    /// The profile (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// The console page to open (default: the console home of the profile's partition).
+    #[arg(long, value_name = "URL")]
+    pub(crate) destination: Option<String>,
+    /// Print the sign-in URL on stdout instead of opening a browser.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// Console session length in seconds (900 to 43200); not for chained roles.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(900..=43200))]
+    pub(crate) duration_seconds: Option<u32>,
+    /// MFA code, for profiles with mfa_serial whose session has run out.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) mfa_code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhoamiArgs {
+    /// The profile (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// Machine-readable output (the shape of `aws sts get-caller-identity`).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// MFA code, for profiles with mfa_serial whose session has run out.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) mfa_code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod prompt;
+mod server;
 mod sources;
 
 use clap::Parser;

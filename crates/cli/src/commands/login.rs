@@ -220,16 +220,37 @@ fn saml_login(
         let i = labels.iter().position(|l| *l == choice)?;
         roles.get(i).cloned()
     };
+    // Without a terminal there is no picker: several roles are an error that lists them.
+    let picker: Option<&dyn keyfob_saml::RolePicker> =
+        if interactive { Some(&picker) } else { None };
     let spinner = crate::output::spinner("Signing in to the IdP…");
-    let result = rt.block_on(source.login(Some(&mfa), Some(&picker)));
+    let result = rt.block_on(source.login(Some(&mfa), picker));
     spinner.finish_and_clear();
     let login = result.map_err(|e| {
-        let hint = if e.needs_user() {
-            format!("keyfob login --profile {name}")
-        } else {
-            "keyfob login --profile NAME -vv for details".to_owned()
-        };
-        hinted(e.to_string(), hint)
+        let used_stored = had_stored && !args.password_stdin;
+        match e {
+            // A rejected stored password is not kept to be sent again (IdPs lock accounts);
+            // the next login asks for the new one.
+            keyfob_saml::SamlError::Idp(keyfob_saml::IdpError::BadCredentials) if used_stored => {
+                let forgot = store.delete(&pw_key).is_ok();
+                hinted(
+                    format!(
+                        "the IdP rejected the stored password of profile {name}{}",
+                        if forgot { "; keyfob forgot it" } else { "" }
+                    ),
+                    format!("keyfob login --profile {name}"),
+                )
+            }
+            keyfob_saml::SamlError::RoleAmbiguous { .. } => hinted(
+                e.to_string(),
+                format!("keyfob login --profile {name} --role-arn ARN"),
+            ),
+            _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
+            _ => hinted(
+                e.to_string(),
+                format!("keyfob login --profile {name} -vv for details"),
+            ),
+        }
     })?;
     // Only a password that worked is kept.
     if !had_stored || args.password_stdin {
@@ -294,7 +315,9 @@ fn read_response_file(file: &str) -> anyhow::Result<Secret> {
     } else {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
     };
-    Ok(Secret::new(text.trim()))
+    // Browsers and terminals wrap long values; STS wants the base64 in one piece.
+    let compact: String = text.split_ascii_whitespace().collect();
+    Ok(Secret::new(compact))
 }
 
 async fn assume_from_response(

@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::cli::LogoutArgs;
 use crate::output::{say, warn};
+use keyfob_core::profile::{Plan, Profiles};
 use keyfob_core::store::{SessionStore, keys};
 use keyfob_sso::SsoSessionConfig;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         let summary = rt.block_on(keyfob_sso::logout(&ctx, &cfg))?;
+        // Role credentials fetched with the session go too, as `aws sso logout` removes them:
+        // signed out means no profile of the session keeps working from the cache.
+        let creds_deleted = forget_role_credentials(app, &profiles, &cfg)?;
         if let Some(e) = &summary.remote_error {
             warn(&format!(
                 "could not sign out at the server ({e}); the local token is gone"
@@ -51,7 +55,7 @@ pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
         }
         say(&format!(
             "Signed out of SSO session {name}: {} keychain entries deleted{}{}.",
-            summary.keychain_entries_deleted,
+            summary.keychain_entries_deleted + creds_deleted,
             if summary.signed_out_remotely {
                 ", session ended at the server"
             } else {
@@ -68,4 +72,32 @@ pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
         say("No SSO sessions to sign out of.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes the cached role credentials of every profile served through `cfg`; how many there
+/// were.
+fn forget_role_credentials(
+    app: &App,
+    profiles: &Profiles,
+    cfg: &SsoSessionConfig,
+) -> anyhow::Result<usize> {
+    let store = app.store()?;
+    let mut deleted = 0;
+    for name in profiles.profile_names() {
+        let Some(Ok(Plan::Sso {
+            session, legacy, ..
+        })) = profiles.profile(&name).map(|p| p.plan())
+        else {
+            continue;
+        };
+        let ours = match (&session, &legacy) {
+            (Some(s), _) => !cfg.is_legacy() && *s == cfg.name,
+            (None, Some((url, _))) => cfg.is_legacy() && *url == cfg.start_url,
+            (None, None) => false,
+        };
+        if ours && store.delete(&keys::credentials(&name))? {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }

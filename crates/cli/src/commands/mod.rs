@@ -1,13 +1,19 @@
 //! One module per command.
 
 mod add;
+mod completions;
 mod configure;
+mod console;
 mod credential_process;
+mod exec;
+mod export;
 mod login;
 mod logout;
 mod populate;
 mod remove;
+mod serve;
 mod status;
+mod whoami;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
@@ -25,5 +31,13 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Configure(cmd) => configure::run(&app, cmd),
         Command::Populate(args) => populate::run(&app, &args),
         Command::Logout(args) => logout::run(&app, &args),
+        Command::Export(args) => export::run(&app, &args),
+        Command::Exec(args) => exec::run(&app, &args),
+        Command::Serve(args) => serve::run(&app, &args),
+        Command::Console(args) => console::run(&app, &args),
+        Command::Whoami(args) => whoami::run(&app, &args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man => completions::man(),
+        Command::CompleteProfiles => completions::profiles(&app),
     }
 }

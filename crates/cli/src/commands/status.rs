@@ -55,6 +55,17 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             state,
         });
     }
+    // Every profile keyfob serves, with the time left of its cached credentials.
+    if let Ok(profiles) = app.profiles() {
+        for p in crate::sources::chain::served_profiles(app, &profiles, now) {
+            rows.push(Row {
+                kind: p.kind,
+                name: p.profile,
+                expires: p.expires.map(keyfob_core::credentials::rfc3339),
+                state: p.state,
+            });
+        }
+    }
     if args.json {
         crate::output::data(&serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);

@@ -2,5 +2,6 @@
 //! every command uses.
 
 pub(crate) mod browser;
+pub(crate) mod chain;
 pub(crate) mod iam_user;
 pub(crate) mod resolve;

@@ -103,6 +103,11 @@ pub(crate) fn credentials(
                     .map(|s| s.with_region(region.clone()).with_env(&app.env))
             });
             if let Some(source) = source {
+                let source = SilentSaml {
+                    source,
+                    store,
+                    profile: name,
+                };
                 return Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?);
             }
             // Without a password only still-fresh cached credentials can be served.
@@ -123,6 +128,45 @@ pub(crate) fn credentials(
         other => Err(anyhow::anyhow!(
             "profile {name}: unsupported plan {other:?}"
         )),
+    }
+}
+
+/// The SAML source of a silent refresh. A stored password that the IdP rejects is deleted, so
+/// that the SDK's next call does not send it again: IdPs lock accounts after a few failures.
+struct SilentSaml<'a> {
+    source: keyfob_saml::SamlSource,
+    store: &'a keyfob_core::store::Keychain,
+    profile: &'a str,
+}
+
+impl keyfob_core::source::CredentialSource for SilentSaml<'_> {
+    async fn fetch(&self) -> Result<Credentials, SourceError> {
+        let e = match self.source.login(None, None).await {
+            Ok(login) => return Ok(login.credentials),
+            Err(e) => e,
+        };
+        let mut err = e.to_source_error(self.profile);
+        if matches!(
+            e,
+            keyfob_saml::SamlError::Idp(keyfob_saml::IdpError::BadCredentials)
+        ) {
+            let forgot = self
+                .store
+                .delete(&keys::saml_password(self.profile))
+                .is_ok();
+            err.message = if forgot {
+                format!(
+                    "the IdP rejected the stored password of profile {}; keyfob forgot it so that it is not sent again (IdPs lock accounts)",
+                    self.profile
+                )
+            } else {
+                format!(
+                    "the IdP rejected the stored password of profile {}",
+                    self.profile
+                )
+            };
+        }
+        Err(err)
     }
 }
 

@@ -1,0 +1,649 @@
+//! The local credential server of `keyfob serve` and `keyfob exec --serve`: the container
+//! (ECS) credentials endpoint, or the EC2 instance metadata service (IMDSv2), on 127.0.0.1.
+//!
+//! | Mode | Method | Path | Answer |
+//! |---|---|---|---|
+//! | ECS | GET | `/` | `Authorization: <token>` → 200 `{AccessKeyId, SecretAccessKey, Token, Expiration}`; wrong or missing token → 403 |
+//! | IMDS | PUT | `/latest/api/token` | `X-aws-ec2-metadata-token-ttl-seconds: 1..21600` → a session token; `X-Forwarded-For` → 403 |
+//! | IMDS | GET | `/latest/meta-data/iam/security-credentials/` | the role name; needs `X-aws-ec2-metadata-token` (401 without) |
+//! | IMDS | GET | `/latest/meta-data/iam/security-credentials/{role}` | `{Code, LastUpdated, Type, AccessKeyId, SecretAccessKey, Token, Expiration}` |
+//! | IMDS | GET | `/latest/meta-data/placement/region`, `…/availability-zone` | the profile's region, when it has one |
+//!
+//! Every request from a peer that is not loopback is refused (403), although the socket is
+//! bound to 127.0.0.1 only. Credentials come from one resolver thread (so the keychain and
+//! the profile's lock are used as by any other keyfob command) and are kept in memory until
+//! they enter the profile's refresh window; then the next request resolves them again. The
+//! bearer token and the credentials are never logged.
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use keyfob_core::{Credentials, ExpiryPolicy, Secret};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Which protocol the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`).
+    Ecs,
+    /// IMDSv2 (`AWS_EC2_METADATA_SERVICE_ENDPOINT`).
+    Imds,
+}
+
+pub(crate) struct Options {
+    /// 0 for any free port.
+    pub(crate) port: u16,
+    pub(crate) mode: Mode,
+    /// The role name IMDS lists.
+    pub(crate) role_name: String,
+    /// What IMDS answers for the placement region.
+    pub(crate) region: Option<String>,
+    /// Credentials closer to expiry than this are resolved again.
+    pub(crate) policy: ExpiryPolicy,
+}
+
+/// Fetches credentials; runs on the resolver thread only.
+pub(crate) type Fetch = Box<dyn FnMut() -> anyhow::Result<Credentials>>;
+
+type Reply = oneshot::Sender<Result<Credentials, String>>;
+
+/// A server running on its own threads; stopped when dropped.
+pub(crate) struct Running {
+    addr: SocketAddr,
+    token: Secret,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:PORT/`: the full URI (ECS) or the endpoint (IMDS).
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The ECS bearer token.
+    pub(crate) fn token(&self) -> &Secret {
+        &self.token
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds 127.0.0.1:`port` and serves on background threads. `make` runs on the resolver thread
+/// and builds the function that fetches credentials there (so it may hold things that are not
+/// `Send`, like the keychain).
+pub(crate) fn start<F>(opts: Options, make: F) -> anyhow::Result<Running>
+where
+    F: FnOnce() -> Fetch + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port)).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "the port is in use".to_owned()
+        } else {
+            e.to_string()
+        };
+        crate::output::hinted(
+            format!("cannot listen on 127.0.0.1:{}: {what}", opts.port),
+            "pick another port with --port, or leave it out for a free one",
+        )
+    })?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+
+    let (requests, queue) = std::sync::mpsc::channel::<Reply>();
+    let policy = opts.policy;
+    std::thread::Builder::new()
+        .name("keyfob-resolver".into())
+        .spawn(move || resolver(make(), &queue, policy))?;
+
+    let token = Secret::new(random_hex());
+    let shared = Arc::new(Shared {
+        token: token.clone(),
+        role_name: opts.role_name,
+        region: opts.region,
+        requests: Mutex::new(requests),
+        imds_tokens: Mutex::new(Vec::new()),
+    });
+    let router = router(opts.mode, shared);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("keyfob-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                tokio::select! {
+                    r = axum::serve(listener, service) => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "the credential server stopped");
+                        }
+                    }
+                    _ = stopped => {}
+                }
+            });
+            // Idle keep-alive connections of SDK clients must not hold the stop up.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        })?;
+    tracing::info!(%addr, mode = ?opts.mode, "credential server listening");
+    Ok(Running {
+        addr,
+        token,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Answers credential requests one at a time, from memory while the credentials are outside
+/// the refresh window: of many concurrent requests only the first resolves.
+fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: ExpiryPolicy) {
+    let mut cached: Option<Credentials> = None;
+    while let Ok(reply) = queue.recv() {
+        let now = keyfob_core::Clock::now(&keyfob_core::SystemClock);
+        let fresh = cached
+            .as_ref()
+            .filter(|c| !policy.needs_refresh(c, now))
+            .cloned();
+        let answer = match fresh {
+            Some(c) => Ok(c),
+            None => match fetch() {
+                Ok(c) => {
+                    tracing::info!(
+                        expires = ?c.expiration.map(keyfob_core::credentials::rfc3339),
+                        "credentials resolved"
+                    );
+                    cached = Some(c.clone());
+                    Ok(c)
+                }
+                Err(e) => {
+                    let line = error_line(&e);
+                    tracing::warn!("cannot serve credentials: {line}");
+                    Err(line)
+                }
+            },
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// An error on one line with the command that fixes it.
+fn error_line(e: &anyhow::Error) -> String {
+    let hint = e.chain().find_map(|c| {
+        if let Some(h) = c.downcast_ref::<crate::output::Hinted>() {
+            return h.hint.clone();
+        }
+        if let Some(s) = c.downcast_ref::<keyfob_core::source::SourceError>() {
+            return s.hint.clone();
+        }
+        if let Some(keyfob_core::serve::ServeError::Source(s)) =
+            c.downcast_ref::<keyfob_core::serve::ServeError>()
+        {
+            return s.hint.clone();
+        }
+        None
+    });
+    let line = format!("{e:#}").replace('\n', " ");
+    match hint {
+        Some(h) if !line.contains(&h) => format!("{line}; run: {h}"),
+        _ => line,
+    }
+}
+
+struct Shared {
+    token: Secret,
+    role_name: String,
+    region: Option<String>,
+    requests: Mutex<std::sync::mpsc::Sender<Reply>>,
+    /// IMDSv2 session tokens and when they expire.
+    imds_tokens: Mutex<Vec<(Secret, Instant)>>,
+}
+
+impl Shared {
+    async fn credentials(&self) -> Result<Credentials, String> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .lock()
+            .expect("requests lock")
+            .send(reply)
+            .map_err(|_| "the resolver stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the resolver stopped".to_owned())?
+    }
+
+    fn imds_token_valid(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get("x-aws-ec2-metadata-token")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut tokens = self.imds_tokens.lock().expect("tokens lock");
+        tokens.retain(|(_, until)| *until > now);
+        tokens
+            .iter()
+            .any(|(t, _)| same(t.expose().as_bytes(), given.as_bytes()))
+    }
+}
+
+fn router(mode: Mode, shared: Arc<Shared>) -> Router {
+    let router = match mode {
+        Mode::Ecs => Router::new().route("/", get(ecs)),
+        Mode::Imds => Router::new()
+            .route("/latest/api/token", put(imds_token))
+            .route(
+                "/latest/meta-data/iam/security-credentials/",
+                get(imds_roles),
+            )
+            .route(
+                "/latest/meta-data/iam/security-credentials/{role}",
+                get(imds_credentials),
+            )
+            .route("/latest/meta-data/placement/region", get(imds_region))
+            .route(
+                "/latest/meta-data/placement/availability-zone",
+                get(imds_zone),
+            ),
+    };
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(loopback_only))
+        .with_state(shared)
+}
+
+/// Refuses peers that are not on this machine, and logs each request (never a header).
+async fn loopback_only(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = if peer_allowed(peer.ip()) {
+        next.run(request).await
+    } else {
+        plain(
+            StatusCode::FORBIDDEN,
+            "keyfob serves credentials only to this machine",
+        )
+    };
+    tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+/// Only loopback peers get credentials.
+pub(crate) fn peer_allowed(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// A text answer, exactly `text`: IMDS clients put the role name they read into the next URL.
+fn plain(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain")],
+        text.to_owned(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn random_hex() -> String {
+    use std::fmt::Write as _;
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn unavailable(message: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({ "Code": "CredentialsUnavailable", "Message": message })),
+    )
+        .into_response()
+}
+
+async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !same(given.as_bytes(), shared.token.expose().as_bytes()) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the Authorization header does not carry this server's token",
+        );
+    }
+    match shared.credentials().await {
+        Ok(c) => axum::Json(credentials_json(&c, false)).into_response(),
+        Err(message) => unavailable(&message),
+    }
+}
+
+/// The container (and with `imds`, the instance metadata) credentials document.
+fn credentials_json(c: &Credentials, imds: bool) -> serde_json::Value {
+    let mut doc = serde_json::Map::new();
+    if imds {
+        doc.insert("Code".into(), json!("Success"));
+        doc.insert(
+            "LastUpdated".into(),
+            json!(keyfob_core::credentials::rfc3339(keyfob_core::Clock::now(
+                &keyfob_core::SystemClock
+            ))),
+        );
+        doc.insert("Type".into(), json!("AWS-HMAC"));
+    }
+    doc.insert("AccessKeyId".into(), json!(c.access_key_id));
+    doc.insert(
+        "SecretAccessKey".into(),
+        json!(c.secret_access_key.expose()),
+    );
+    if let Some(t) = &c.session_token {
+        doc.insert("Token".into(), json!(t.expose()));
+    }
+    if let Some(e) = c.expiration {
+        doc.insert(
+            "Expiration".into(),
+            json!(keyfob_core::credentials::rfc3339(e)),
+        );
+    }
+    serde_json::Value::Object(doc)
+}
+
+/// Longest IMDSv2 session, as EC2 allows.
+const IMDS_MAX_TTL: u64 = 21_600;
+/// IMDSv2 sessions kept at once; the oldest goes first.
+const IMDS_MAX_TOKENS: usize = 1024;
+
+async fn imds_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    // EC2 refuses token requests that went through a proxy.
+    if headers.contains_key("x-forwarded-for") {
+        return plain(StatusCode::FORBIDDEN, "forwarded requests are refused");
+    }
+    let ttl = headers
+        .get("x-aws-ec2-metadata-token-ttl-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|t| (1..=IMDS_MAX_TTL).contains(t));
+    let Some(ttl) = ttl else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "X-aws-ec2-metadata-token-ttl-seconds must be 1 to 21600",
+        );
+    };
+    let token = random_hex();
+    let mut tokens = shared.imds_tokens.lock().expect("tokens lock");
+    // A client that asks again and again must not grow the list without end.
+    if tokens.len() >= IMDS_MAX_TOKENS {
+        tokens.remove(0);
+    }
+    tokens.push((
+        Secret::new(token.clone()),
+        Instant::now() + Duration::from_secs(ttl),
+    ));
+    drop(tokens);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain".to_owned()),
+            (
+                header::HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds"),
+                ttl.to_string(),
+            ),
+        ],
+        token,
+    )
+        .into_response()
+}
+
+fn imds_unauthorized() -> Response {
+    plain(
+        StatusCode::UNAUTHORIZED,
+        "an IMDSv2 token is required (PUT /latest/api/token first)",
+    )
+}
+
+async fn imds_roles(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !shared.imds_token_valid(&headers) {
+        return imds_unauthorized();
+    }
+    plain(StatusCode::OK, &shared.role_name)
+}
+
+async fn imds_credentials(
+    State(shared): State<Arc<Shared>>,
+    Path(role): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !shared.imds_token_valid(&headers) {
+        return imds_unauthorized();
+    }
+    if role != shared.role_name {
+        return not_found().await;
+    }
+    match shared.credentials().await {
+        Ok(c) => axum::Json(credentials_json(&c, true)).into_response(),
+        Err(message) => unavailable(&message),
+    }
+}
+
+async fn imds_region(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !shared.imds_token_valid(&headers) {
+        return imds_unauthorized();
+    }
+    match &shared.region {
+        Some(r) => plain(StatusCode::OK, r),
+        None => not_found().await,
+    }
+}
+
+async fn imds_zone(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !shared.imds_token_valid(&headers) {
+        return imds_unauthorized();
+    }
+    match &shared.region {
+        Some(r) => plain(StatusCode::OK, &format!("{r}a")),
+        None => not_found().await,
+    }
+}
+
+/// An IMDS role name made of the characters IAM allows, from the profile name.
+pub(crate) fn role_name_for(profile: &str) -> String {
+    let name: String = profile
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "keyfob".to_owned()
+    } else {
+        name
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which container-credential URIs a client accepts
+
+/// A container-credentials configuration the SDKs would refuse.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ContainerUriError {
+    #[error(
+        "No environment variables were set to configure ECS provider (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+    )]
+    NotConfigured,
+    #[error("AWS_CONTAINER_CREDENTIALS_FULL_URI {0:?} is invalid: URI did not specify a host")]
+    NoHost(String),
+    #[error(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI {0:?} is not allowed: plain http must go to a loopback address or the ECS/EKS container host"
+    )]
+    NotAllowed(String),
+}
+
+/// The ECS task host and the EKS Pod Identity agent addresses.
+const ECS_HOST: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
+const EKS_HOST_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 23);
+const EKS_HOST_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x23);
+
+/// The URI a client reads its container credentials from, by the SDKs' rules: a relative URI
+/// (on the ECS host) wins over a full one; a full URI over https may go anywhere, over http
+/// only to loopback or the ECS/EKS hosts. (aws-config also resolves a host name and accepts it
+/// when every address is loopback; keyfob does no DNS and accepts only `localhost`.)
+pub(crate) fn container_uri(
+    relative: Option<&str>,
+    full: Option<&str>,
+) -> Result<url::Url, ContainerUriError> {
+    if let Some(rel) = relative.filter(|r| !r.is_empty()) {
+        return url::Url::parse(&format!("http://{ECS_HOST}{rel}"))
+            .map_err(|_| ContainerUriError::NoHost(rel.to_owned()));
+    }
+    let Some(full) = full.filter(|f| !f.is_empty()) else {
+        return Err(ContainerUriError::NotConfigured);
+    };
+    let url = url::Url::parse(full).map_err(|_| ContainerUriError::NoHost(full.to_owned()))?;
+    let allowed = match (url.scheme(), url.host()) {
+        (_, None) => return Err(ContainerUriError::NoHost(full.to_owned())),
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => {
+            ip.is_loopback() || ip == ECS_HOST || ip == EKS_HOST_V4
+        }
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback() || ip == EKS_HOST_V6,
+        _ => false,
+    };
+    if allowed {
+        Ok(url)
+    } else {
+        Err(ContainerUriError::NotAllowed(full.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_peers_are_served() {
+        assert!(peer_allowed("127.0.0.1".parse().unwrap()));
+        assert!(peer_allowed("127.8.9.10".parse().unwrap()));
+        assert!(peer_allowed("::1".parse().unwrap()));
+        assert!(peer_allowed("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!peer_allowed("10.0.0.5".parse().unwrap()));
+        assert!(!peer_allowed("169.254.170.2".parse().unwrap()));
+        assert!(!peer_allowed("::ffff:192.168.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert_eq!(random_hex().len(), 64);
+        assert_ne!(random_hex(), random_hex());
+    }
+
+    #[test]
+    fn the_uri_keyfob_hands_out_is_one_the_sdks_accept() {
+        let url = container_uri(None, Some("http://127.0.0.1:41234/")).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:41234/");
+        assert!(matches!(
+            container_uri(None, Some("http://example.com/creds")),
+            Err(ContainerUriError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            container_uri(None, Some("http://10.0.0.1/creds")),
+            Err(ContainerUriError::NotAllowed(_))
+        ));
+    }
+
+    #[test]
+    fn role_names_keep_iam_characters() {
+        assert_eq!(role_name_for("acme-prod.Admin"), "acme-prod.Admin");
+        assert_eq!(role_name_for("a b/c"), "abc");
+        assert_eq!(role_name_for("///"), "keyfob");
+    }
+
+    /// Cases in `ecs-tests.json`.
+    const ECS_CASES: usize = 11;
+
+    #[test]
+    fn ecs_spec_vectors() {
+        #[derive(serde::Deserialize)]
+        struct Suite {
+            tests: Vec<Case>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Case {
+            docs: String,
+            env: std::collections::BTreeMap<String, String>,
+            result: serde_json::Value,
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/spec-aws-config/ecs-tests.json");
+        let suite: Suite = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut failures = Vec::new();
+        for case in &suite.tests {
+            let got = container_uri(
+                case.env
+                    .get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                    .map(String::as_str),
+                case.env
+                    .get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                    .map(String::as_str),
+            );
+            let ok = match (
+                &got,
+                case.result.get("Ok"),
+                case.result.get("ErrorContains"),
+            ) {
+                (Ok(url), Some(want), None) => Some(url.as_str()) == want.as_str(),
+                (Err(e), None, Some(want)) => e.to_string().contains(want.as_str().unwrap()),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{}: expected {}, got {got:?}",
+                    case.docs, case.result
+                ));
+            }
+        }
+        assert_eq!(suite.tests.len(), ECS_CASES, "cases in the file");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
