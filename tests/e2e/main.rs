@@ -3,6 +3,10 @@
 //! Identity Center, botocore and the Rust `aws-config`. Run them with `./scripts/test`, which
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
+mod bridges;
 mod foundation;
 mod mfa;
+mod saml;
+mod sso;
+mod sso_support;
 mod support;

@@ -15,7 +15,6 @@ use crate::token::{self, ClientRegistration, PKCE_GRANT_TYPES, SsoToken};
 use aws_sdk_ssooidc::operation::create_token::CreateTokenError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use keyfob_core::Secret;
-use keyfob_core::store::SessionStoreExt;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -114,8 +113,8 @@ struct Oidc<'a> {
     endpoint: &'a str,
 }
 
-/// The stored registration if it fits, else a new one (stored at once, so that a failed
-/// sign-in does not cost another registration).
+/// The stored registration if it fits, else a new one. A new one is stored with the token once
+/// the sign-in succeeds ([`token::save`]): a failed login changes no keychain entry.
 async fn registration(
     ctx: &SsoContext<'_>,
     cfg: &SsoSessionConfig,
@@ -170,8 +169,6 @@ async fn registration(
         start_url: cfg.start_url.clone(),
     };
     tracing::debug!(session = %cfg.name, expires_at = %reg.expires_at, "registered an OIDC client");
-    ctx.store
-        .put_json(&keyfob_core::store::keys::sso_client(&cfg.name), &reg)?;
     Ok(reg)
 }
 

@@ -226,32 +226,8 @@ fn saml_login(
     let spinner = crate::output::spinner("Signing in to the IdP…");
     let result = rt.block_on(source.login(Some(&mfa), picker));
     spinner.finish_and_clear();
-    let login = result.map_err(|e| {
-        let used_stored = had_stored && !args.password_stdin;
-        match e {
-            // A rejected stored password is not kept to be sent again (IdPs lock accounts);
-            // the next login asks for the new one.
-            keyfob_saml::SamlError::Idp(keyfob_saml::IdpError::BadCredentials) if used_stored => {
-                let forgot = store.delete(&pw_key).is_ok();
-                hinted(
-                    format!(
-                        "the IdP rejected the stored password of profile {name}{}",
-                        if forgot { "; keyfob forgot it" } else { "" }
-                    ),
-                    format!("keyfob login --profile {name}"),
-                )
-            }
-            keyfob_saml::SamlError::RoleAmbiguous { .. } => hinted(
-                e.to_string(),
-                format!("keyfob login --profile {name} --role-arn ARN"),
-            ),
-            _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
-            _ => hinted(
-                e.to_string(),
-                format!("keyfob login --profile {name} -vv for details"),
-            ),
-        }
-    })?;
+    let used_stored = had_stored && !args.password_stdin;
+    let login = result.map_err(|e| login_error(&e, name, used_stored.then_some(store)))?;
     // Only a password that worked is kept.
     if !had_stored || args.password_stdin {
         store.put(&pw_key, password.expose())?;
@@ -265,6 +241,39 @@ fn saml_login(
         login.role.role_arn
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A failed SAML login as one line with the command that fixes it. `stored` is the keychain
+/// when the password sent was the stored one.
+fn login_error(
+    e: &keyfob_saml::SamlError,
+    name: &str,
+    stored: Option<&keyfob_core::store::Keychain>,
+) -> anyhow::Error {
+    use keyfob_saml::{IdpError, SamlError};
+    match (e, stored) {
+        // A rejected stored password is not kept to be sent again (IdPs lock accounts); the
+        // next login asks for the new one.
+        (SamlError::Idp(IdpError::BadCredentials), Some(store)) => {
+            let forgot = store.delete(&keys::saml_password(name)).is_ok();
+            hinted(
+                format!(
+                    "the IdP rejected the stored password of profile {name}{}",
+                    if forgot { "; keyfob forgot it" } else { "" }
+                ),
+                format!("keyfob login --profile {name}"),
+            )
+        }
+        (SamlError::RoleAmbiguous { .. }, _) => hinted(
+            e.to_string(),
+            format!("keyfob login --profile {name} --role-arn ARN"),
+        ),
+        _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
+        _ => hinted(
+            e.to_string(),
+            format!("keyfob login --profile {name} -vv for details"),
+        ),
+    }
 }
 
 /// After a pick from several roles, offers to make it the profile's role.
