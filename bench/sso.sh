@@ -87,7 +87,8 @@ print(f"| {n} concurrent cold credential requests: GetRoleCredentials calls "
 floor = json.load(open(f"{r}/sso-keyfob-credential-process.json"))["results"][1]["median"] * 1000
 print()
 print(f"Same run: starting the keyfob binary at all (`keyfob --version`) took {floor:.2f} ms (median); "
-      f"{os.cpu_count()} CPUs, load average {counts['load']} when the run started.")
+      f"{os.cpu_count()} CPUs; load average {counts['load']} at the start, "
+      f"{open('/proc/loadavg').read().split()[0]} at the end.")
 PY
     exit 0
 fi
