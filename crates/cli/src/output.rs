@@ -61,15 +61,18 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let hint = err.chain().find_map(hint_of);
-    let mut line = format!("{err:#}").replace('\n', " ");
-    if let Some(h) = hint
-        && !line.contains(&h)
-    {
-        line = format!("{line}; run: {h}");
-    }
+    let line = error_line(err);
     eprintln!("keyfob: error: {line}");
     ExitCode::from(1)
+}
+
+/// An error on one line, with the command that fixes it (`…; run: CMD`).
+pub(crate) fn error_line(err: &anyhow::Error) -> String {
+    let line = format!("{err:#}").replace('\n', " ");
+    match err.chain().find_map(hint_of) {
+        Some(h) if !line.contains(&h) => format!("{line}; run: {h}"),
+        _ => line,
+    }
 }
 
 /// The command that fixes an error, wherever in the chain it was attached.

@@ -178,7 +178,7 @@ fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: 
                     Ok(c)
                 }
                 Err(e) => {
-                    let line = error_line(&e);
+                    let line = crate::output::error_line(&e);
                     tracing::warn!("cannot serve credentials: {line}");
                     Err(line)
                 }
@@ -188,29 +188,7 @@ fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: 
     }
 }
 
-/// An error on one line with the command that fixes it.
-fn error_line(e: &anyhow::Error) -> String {
-    let hint = e.chain().find_map(|c| {
-        if let Some(h) = c.downcast_ref::<crate::output::Hinted>() {
-            return h.hint.clone();
-        }
-        if let Some(s) = c.downcast_ref::<keyfob_core::source::SourceError>() {
-            return s.hint.clone();
-        }
-        if let Some(keyfob_core::serve::ServeError::Source(s)) =
-            c.downcast_ref::<keyfob_core::serve::ServeError>()
-        {
-            return s.hint.clone();
-        }
-        None
-    });
-    let line = format!("{e:#}").replace('\n', " ");
-    match hint {
-        Some(h) if !line.contains(&h) => format!("{line}; run: {h}"),
-        _ => line,
-    }
-}
-
+/// What the request handlers share: the token, the role name, and the channel to the resolver.
 struct Shared {
     token: Secret,
     role_name: String,
