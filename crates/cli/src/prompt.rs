@@ -23,6 +23,18 @@ pub(crate) fn secret(question: &str) -> std::io::Result<String> {
     rpassword::prompt_password(question).map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// A one-time code: the one given on the command line, else asked for when a person is at
+/// the terminal, else none (the caller then says which command to run).
+pub(crate) fn code_from(
+    flag: Option<String>,
+    question: &'static str,
+) -> impl Fn() -> Option<String> + Sync {
+    move || {
+        flag.clone()
+            .or_else(|| interactive().then(|| line(question).ok()).flatten())
+    }
+}
+
 /// Asks a yes/no question; the default is no.
 pub(crate) fn confirm(question: &str) -> std::io::Result<bool> {
     let answer = line(&format!("{question} [y/N] "))?;

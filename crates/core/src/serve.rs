@@ -63,20 +63,14 @@ pub async fn credentials<S: CredentialSource>(
         tracing::debug!(profile, "credentials served from the keychain");
         return Ok((c, Origin::Cache));
     }
-    let path = lock_path(ctx.cache_dir, "profile", profile);
-    let _guard = FileLock::acquire(&path).map_err(|e| ServeError::Lock {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let _guard = lock_profile(ctx, profile)?;
     if let Some(c) = cached(ctx, &key, policy)? {
         tracing::debug!(profile, "credentials refreshed by another process");
         return Ok((c, Origin::CacheAfterWait));
     }
     tracing::debug!(profile, "refreshing credentials");
     let fresh = source.fetch().await?;
-    if fresh.expiration.is_some() {
-        ctx.store.put_json(&key, &fresh)?;
-    }
+    put(ctx, profile, &fresh)?;
     Ok((fresh, Origin::Refreshed))
 }
 
@@ -101,14 +95,36 @@ pub async fn refresh_now<S: CredentialSource>(
     profile: &str,
     source: &S,
 ) -> Result<Credentials, ServeError> {
+    let _guard = lock_profile(ctx, profile)?;
+    let fresh = source.fetch().await?;
+    put(ctx, profile, &fresh)?;
+    Ok(fresh)
+}
+
+/// Stores credentials that a login produced outside any [`CredentialSource`] (a SAML sign-in
+/// with a role picker), under the same lock that refreshes take.
+pub fn store_login(
+    ctx: &Context<'_>,
+    profile: &str,
+    creds: &Credentials,
+) -> Result<(), ServeError> {
+    let _guard = lock_profile(ctx, profile)?;
+    put(ctx, profile, creds)
+}
+
+/// Takes `profile`'s refresh lock; it is held until the guard is dropped.
+fn lock_profile(ctx: &Context<'_>, profile: &str) -> Result<FileLock, ServeError> {
     let path = lock_path(ctx.cache_dir, "profile", profile);
-    let _guard = FileLock::acquire(&path).map_err(|e| ServeError::Lock {
+    FileLock::acquire(&path).map_err(|e| ServeError::Lock {
         path: path.display().to_string(),
         reason: e.to_string(),
-    })?;
-    let fresh = source.fetch().await?;
-    if fresh.expiration.is_some() {
-        ctx.store.put_json(&keys::credentials(profile), &fresh)?;
+    })
+}
+
+/// Caches temporary credentials (long-term keys have their own entry and are never cached here).
+fn put(ctx: &Context<'_>, profile: &str, creds: &Credentials) -> Result<(), ServeError> {
+    if creds.expiration.is_some() {
+        ctx.store.put_json(&keys::credentials(profile), creds)?;
     }
-    Ok(fresh)
+    Ok(())
 }

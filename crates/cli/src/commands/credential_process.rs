@@ -10,14 +10,7 @@ use std::process::ExitCode;
 pub(crate) fn run(app: &App, args: &CredentialProcessArgs) -> anyhow::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
-    let flag = args.mfa_code.clone();
-    let code = move || {
-        flag.clone().or_else(|| {
-            crate::prompt::interactive()
-                .then(|| crate::prompt::line("MFA code: ").ok())
-                .flatten()
-        })
-    };
+    let code = crate::prompt::code_from(args.mfa_code.clone(), "MFA code: ");
     let ui = Interaction { mfa_code: &code };
     let (creds, origin) = resolve::credentials(app, &profiles, &name, &ui)?;
     tracing::debug!(profile = %name, ?origin, "serving credentials");

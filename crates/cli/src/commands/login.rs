@@ -8,10 +8,9 @@ use crate::sources::browser::CliLoginUi;
 use crate::sources::iam_user::{MfaSession, load_keys};
 use crate::sources::resolve::sso_config;
 use anyhow::Context as _;
-use keyfob_core::lock::{FileLock, lock_path};
 use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
-use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
+use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Env, Secret};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
@@ -37,14 +36,7 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
             duration_seconds,
         } => {
             let store = app.store()?;
-            let flag = args.mfa_code.clone();
-            let code = move || {
-                flag.clone().or_else(|| {
-                    crate::prompt::interactive()
-                        .then(|| crate::prompt::line("MFA code: ").ok())
-                        .flatten()
-                })
-            };
+            let code = crate::prompt::code_from(args.mfa_code.clone(), "MFA code: ");
             let cache_dir = app.cache_dir();
             let ctx = Context {
                 store,
@@ -195,16 +187,8 @@ fn saml_login(
         .with_region(region)
         .with_env(&app.env)
         .with_role_arn(args.role_arn.clone());
-    let flag = args.mfa_code.clone();
-    let mfa = move |_host: &str| -> Option<Secret> {
-        flag.clone()
-            .or_else(|| {
-                crate::prompt::interactive()
-                    .then(|| crate::prompt::line("One-time code from your IdP: ").ok())
-                    .flatten()
-            })
-            .map(Secret::new)
-    };
+    let code = crate::prompt::code_from(args.mfa_code.clone(), "One-time code from your IdP: ");
+    let mfa = move |_host: &str| -> Option<Secret> { code().map(Secret::new) };
     let interactive = crate::prompt::interactive();
     let picker = |roles: &[keyfob_saml::RolePair]| -> Option<keyfob_saml::RolePair> {
         if !interactive {
@@ -390,9 +374,11 @@ fn store_credentials(
     name: &str,
     creds: &keyfob_core::Credentials,
 ) -> anyhow::Result<()> {
-    let path = lock_path(&app.cache_dir(), "profile", name);
-    let _guard =
-        FileLock::acquire(&path).with_context(|| format!("cannot lock {}", path.display()))?;
-    app.store()?.put_json(&keys::credentials(name), creds)?;
-    Ok(())
+    let cache_dir = app.cache_dir();
+    let ctx = Context {
+        store: app.store()?,
+        clock: &app.clock,
+        cache_dir: &cache_dir,
+    };
+    Ok(serve::store_login(&ctx, name, creds)?)
 }
