@@ -63,6 +63,14 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     let line = error_line(err);
     eprintln!("keyfob: error: {line}");
+    // Input that can never work (a name the config cannot carry) is a usage error, like a bad
+    // flag: 2. Everything else: 1.
+    if err
+        .chain()
+        .any(<dyn std::error::Error>::is::<keyfob_core::profile::NameError>)
+    {
+        return ExitCode::from(2);
+    }
     ExitCode::from(1)
 }
 

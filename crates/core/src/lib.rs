@@ -9,13 +9,16 @@
 pub mod credentials;
 pub mod editor;
 pub mod env;
+pub mod error;
 pub mod lock;
+pub mod net;
 pub mod paths;
 pub mod profile;
 pub mod secret;
 pub mod serve;
 pub mod source;
 pub mod store;
+pub mod sts;
 
 pub use credentials::{Credentials, ExpiryPolicy};
 pub use env::{Clock, Env, SystemClock};

@@ -200,6 +200,72 @@ impl<'a> SsoSession<'a> {
     }
 }
 
+/// What a name names, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A `[profile NAME]` (or a bare `[NAME]` in the credentials file).
+    Profile,
+    /// An `[sso-session NAME]`.
+    SsoSession,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Profile => "profile",
+            NameKind::SsoSession => "sso-session",
+        })
+    }
+}
+
+/// A name that the shared config files cannot carry, or that the SDKs would not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{kind} name {name:?} cannot be used: {reason}; use letters, digits and _ - / . % @ : + (not starting with -)"
+)]
+pub struct NameError {
+    /// What the name was for.
+    pub kind: NameKind,
+    /// The name as given.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Checks a profile or sso-session name before anything is stored or written: the SDKs
+/// (aws-config's `validate_identifier`, botocore) skip a section whose name holds anything but
+/// ASCII letters, digits and `_ - / . % @ : +`, so keyfob would write a profile nobody can use.
+/// A leading `-` would read as an option on keyfob's own command line.
+pub fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
+    let err = |reason: String| NameError {
+        kind,
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(err("it is empty".to_owned()));
+    }
+    if name.starts_with('-') {
+        return Err(err("it starts with -".to_owned()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_-/.%@:+".contains(*c)))
+    {
+        return Err(err(format!(
+            "the SDKs do not read names with {}",
+            match c {
+                ' ' => "a space".to_owned(),
+                '\t' => "a tab".to_owned(),
+                '\n' | '\r' => "a line break".to_owned(),
+                c if c.is_control() => format!("the control character U+{:04X}", u32::from(c)),
+                c => format!("{c:?}"),
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// What a profile asks keyfob to do, decided from its keys alone (no keychain, no network).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -390,6 +456,22 @@ mod tests {
             p.sso_session("acme").unwrap().get("sso_region"),
             Some("eu-west-1")
         );
+    }
+
+    #[test]
+    fn names_the_sdks_read_back() {
+        for ok in ["a", "acme-prod.Admin", "x/y", "a%b@c:d+e_f", "default", "1"] {
+            assert_eq!(validate_name(NameKind::Profile, ok), Ok(()), "{ok}");
+            let p = Profiles::parse(&format!("[profile {ok}]\nregion = r\n"), "").unwrap();
+            assert_eq!(p.profile(ok).unwrap().get("region"), Some("r"), "{ok}");
+        }
+        for bad in [
+            "", "a#b", "a b", "a=b", "[x]", "-x", "ü", "a\nb", "a;b", "a\"b",
+        ] {
+            let e = validate_name(NameKind::SsoSession, bad).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{e}");
+            assert!(e.to_string().starts_with("sso-session name "), "{e}");
+        }
     }
 
     #[test]

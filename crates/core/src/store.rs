@@ -136,9 +136,7 @@ pub trait SessionStoreExt: SessionStore {
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt {
                     key: key.to_owned(),
-                    // serde_json's message names the position and the expected type, never
-                    // the value.
-                    reason: e.to_string(),
+                    reason: json_problem(&e),
                 }),
         }
     }
@@ -154,6 +152,19 @@ pub trait SessionStoreExt: SessionStore {
 }
 
 impl<S: SessionStore + ?Sized> SessionStoreExt for S {}
+
+/// What is wrong with an entry's JSON, without quoting it: serde_json's own messages quote the
+/// offending value ("invalid type: string \"…\""), and an entry's values are secrets.
+fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "not valid JSON",
+        Category::Eof => "JSON cut short",
+        Category::Data => "JSON of another shape than keyfob writes",
+        Category::Io => "unreadable",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
 
 /// The OS keychain.
 pub struct Keychain {
@@ -250,7 +261,7 @@ impl Keychain {
             None => Ok(BTreeSet::new()),
             Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
                 key: INDEX_KEY.to_owned(),
-                reason: e.to_string(),
+                reason: json_problem(&e),
             }),
         }
     }
@@ -260,10 +271,12 @@ impl Keychain {
         f: impl FnOnce(&mut BTreeSet<String>) -> bool,
     ) -> Result<(), StoreError> {
         // Read-modify-write of the index must not interleave between processes.
-        let _guard = FileLock::acquire(&self.index_lock).map_err(|e| StoreError::Backend {
-            backend: self.backend,
-            key: INDEX_KEY.to_owned(),
-            reason: format!("cannot lock {}: {e}", self.index_lock.display()),
+        let _guard = FileLock::acquire(&self.index_lock, crate::lock::EDIT_WAIT).map_err(|e| {
+            StoreError::Backend {
+                backend: self.backend,
+                key: INDEX_KEY.to_owned(),
+                reason: e.to_string(),
+            }
         })?;
         let mut index = self.read_index()?;
         if f(&mut index) {
@@ -411,5 +424,32 @@ pub mod keys {
     /// Splits a key into its kind and name.
     pub fn split(key: &str) -> (&str, &str) {
         key.split_once('/').unwrap_or(("other", key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_entry_messages_never_quote_the_entry() {
+        // serde_json's own message does quote it: the reason this test exists.
+        let raw = serde_json::from_str::<crate::Credentials>(r#""hunter2-plaintext-secret""#);
+        assert!(raw.unwrap_err().to_string().contains("hunter2"));
+        for text in [
+            r#""hunter2-plaintext-secret""#,
+            r#"{"access_key_id": "AKIA", "secret_access_key": ["hunter2-plaintext-secret"]}"#,
+            r#"{"access_key_id": "hunter2-plaintext-secret""#,
+            "hunter2-plaintext-secret",
+        ] {
+            let e = serde_json::from_str::<crate::Credentials>(text).unwrap_err();
+            let reason = json_problem(&e);
+            assert!(!reason.contains("hunter2"), "{reason}");
+            let err = StoreError::Corrupt {
+                key: "creds/p".into(),
+                reason,
+            };
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 }

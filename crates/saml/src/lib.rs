@@ -22,7 +22,7 @@ pub use sts::{StsError, choose_role, choose_role_via};
 
 use keyfob_core::env::{Clock, Env, SystemClock};
 use keyfob_core::profile::Plan;
-use keyfob_core::source::{CredentialSource, SourceError};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::{Credentials, Secret};
 use std::fmt;
 use std::sync::Arc;
@@ -137,6 +137,8 @@ pub struct SamlSource {
     username: String,
     password: Secret,
     role_arn: Option<String>,
+    /// Whether the profile itself names the role (then only that role's credentials are its).
+    role_pinned: bool,
     principal_arn: Option<String>,
     duration_seconds: Option<i32>,
     region: Option<String>,
@@ -183,6 +185,7 @@ impl SamlSource {
             username: username.clone(),
             password,
             role_arn: role_arn.clone(),
+            role_pinned: role_arn.is_some(),
             principal_arn: principal_arn.clone(),
             duration_seconds: *duration_seconds,
             region: None,
@@ -303,7 +306,42 @@ impl SamlSource {
     }
 }
 
+/// The fingerprint of a SAML profile's configuration: IdP URL, user name, role ARN, principal
+/// ARN and duration. `role_arn` is the role the profile names; a profile that names none
+/// serves whichever role its last login chose.
+pub fn fingerprint(
+    url: &str,
+    username: &str,
+    role_arn: Option<&str>,
+    principal_arn: Option<&str>,
+    duration_seconds: Option<i32>,
+) -> Fingerprint {
+    let duration = duration_seconds.map(|d| d.to_string());
+    Fingerprint::of(
+        "saml",
+        &[
+            ("url", Some(url)),
+            ("username", Some(username)),
+            ("role_arn", role_arn),
+            ("principal_arn", principal_arn),
+            ("duration_seconds", duration.as_deref()),
+        ],
+    )
+}
+
 impl CredentialSource for SamlSource {
+    /// With `--role-arn` on a profile that names another role, the credentials are cached
+    /// under that role's fingerprint, which the profile's own never matches.
+    fn fingerprint(&self) -> Fingerprint {
+        fingerprint(
+            &self.url,
+            &self.username,
+            self.role_arn.as_deref().filter(|_| self.role_pinned),
+            self.principal_arn.as_deref(),
+            self.duration_seconds,
+        )
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         self.login(None, None)
             .await

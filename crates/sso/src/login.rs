@@ -201,6 +201,7 @@ pub(crate) fn token_from(
             .map(Secret::new),
         region: cfg.region.clone(),
         start_url: cfg.start_url.clone(),
+        scopes: cfg.scopes_or_default(),
     })
 }
 

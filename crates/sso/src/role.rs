@@ -10,7 +10,7 @@ use crate::token::SsoToken;
 use aws_sdk_sso::error::ProvideErrorMetadata;
 use aws_sdk_sso::operation::get_role_credentials::GetRoleCredentialsError;
 use chrono::{DateTime, Duration};
-use keyfob_core::source::{CredentialSource, SourceError};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::{Credentials, Secret};
 
 /// `GetRoleCredentials` for one account and role.
@@ -150,6 +150,20 @@ fn malformed(what: &str) -> SsoError {
 }
 
 impl CredentialSource for RoleCredentialsSource<'_> {
+    /// Start URL, SSO region, account and role: a profile re-pointed at another account or
+    /// session never gets the previous target's cached keys.
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(
+            "sso-role",
+            &[
+                ("start_url", Some(self.session.start_url.as_str())),
+                ("region", Some(self.session.region.as_str())),
+                ("account_id", Some(self.account_id.as_str())),
+                ("role_name", Some(self.role_name.as_str())),
+            ],
+        )
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         self.fetch_credentials().await.map_err(SourceError::from)
     }

@@ -7,16 +7,15 @@ use crate::output::{hinted, say, warn};
 use crate::sources::iam_user::StoredKeys;
 use anyhow::Context as _;
 use keyfob_core::Secret;
-use keyfob_core::editor::{SectionId, edit_file};
+use keyfob_core::editor::{SectionId, check_can_write, edit_file};
+use keyfob_core::profile::{NameKind, validate_name};
 use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
 use std::io::BufRead;
 use std::process::ExitCode;
 
 pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let name = args.profile.trim();
-    if name.is_empty() || name.contains(['[', ']', '\n', '\r']) {
-        anyhow::bail!("{:?} is not a usable profile name", args.profile);
-    }
+    let name = args.profile.as_str();
+    validate_name(NameKind::Profile, name)?;
     // Decide about the config file before anything is stored, so that a refusal leaves
     // nothing behind.
     let write_config = if args.no_config {
@@ -32,6 +31,10 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
             format!("keyfob add {name} --yes (or --no-config)"),
         ));
     };
+
+    if write_config {
+        check_can_write(&app.config_path())?;
+    }
 
     let (akid, secret) = read_keys(args)?;
     validate(&akid, &secret)?;

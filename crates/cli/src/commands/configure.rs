@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::cli::{ConfigureCommand, ConfigureSamlArgs, ConfigureSsoArgs};
 use keyfob_core::editor::{SectionId, edit_file};
+use keyfob_core::profile::{NameKind, validate_name};
 use std::process::ExitCode;
 
 pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> {
@@ -13,6 +14,7 @@ pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> 
 }
 
 fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
+    validate_name(NameKind::SsoSession, &a.name)?;
     check_url(&a.start_url, "--start-url")?;
     if !keyfob_sso::session::looks_like_region(&a.region) {
         anyhow::bail!(
@@ -50,6 +52,7 @@ fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
+    validate_name(NameKind::Profile, &a.profile)?;
     check_url(&a.url, "--url")?;
     let path = app.config_path();
     let cp = app.credential_process_line(&a.profile);

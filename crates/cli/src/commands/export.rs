@@ -8,7 +8,7 @@ use crate::output::{say, warn};
 use crate::sources::chain;
 use crate::sources::resolve::Interaction;
 use keyfob_core::Credentials;
-use keyfob_core::editor::{SectionId, edit_file, write_atomic};
+use keyfob_core::editor::{Mode, SectionId, edit_file, write_atomic};
 use keyfob_core::profile::select_profile;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -45,7 +45,7 @@ pub(crate) fn run(app: &App, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let text = render(args.format, &creds, &vars);
     match &args.file {
         Some(path) => {
-            write_atomic(path, text.as_bytes(), 0o600)?;
+            write_atomic(path, text.as_bytes(), Mode::Exactly(0o600))?;
             say(&format!(
                 "Wrote the credentials of {name} to {}.",
                 path.display()

@@ -10,6 +10,7 @@ use crate::sources::resolve::sso_config;
 use anyhow::Context as _;
 use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
+use keyfob_core::source::{CredentialSource as _, Fingerprint};
 use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Env, Secret};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
@@ -170,7 +171,8 @@ fn saml_login(
             &b64,
             args.role_arn.as_deref(),
         ))?;
-        store_credentials(app, name, &creds)?;
+        let fingerprint = saml_fingerprint(plan, args.role_arn.as_deref())?;
+        store_credentials(app, name, &fingerprint, &creds)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -216,7 +218,7 @@ fn saml_login(
     if !had_stored || args.password_stdin {
         store.put(&pw_key, password.expose())?;
     }
-    store_credentials(app, name, &login.credentials)?;
+    store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
     if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
         offer_to_save_role(app, name, &login.role.role_arn)?;
     }
@@ -369,9 +371,33 @@ async fn assume_from_response(
     Ok(keyfob_saml::sts::assume_role_with_saml(&req).await?)
 }
 
+/// The fingerprint credentials from `plan` are cached under: a `--role-arn` other than the role
+/// the profile names gives one that the profile's own never matches.
+fn saml_fingerprint(plan: &Plan, role_override: Option<&str>) -> anyhow::Result<Fingerprint> {
+    let Plan::Saml {
+        url,
+        username,
+        role_arn,
+        principal_arn,
+        duration_seconds,
+    } = plan
+    else {
+        anyhow::bail!("not a SAML profile");
+    };
+    let pinned = role_arn.as_deref().map(|r| role_override.unwrap_or(r));
+    Ok(keyfob_saml::fingerprint(
+        url,
+        username,
+        pinned,
+        principal_arn.as_deref(),
+        *duration_seconds,
+    ))
+}
+
 fn store_credentials(
     app: &App,
     name: &str,
+    fingerprint: &Fingerprint,
     creds: &keyfob_core::Credentials,
 ) -> anyhow::Result<()> {
     let cache_dir = app.cache_dir();
@@ -380,5 +406,5 @@ fn store_credentials(
         clock: &app.clock,
         cache_dir: &cache_dir,
     };
-    Ok(serve::store_login(&ctx, name, creds)?)
+    Ok(serve::store_login(&ctx, name, fingerprint, creds)?)
 }

@@ -100,8 +100,8 @@ pub(crate) fn temporary(
     }
     let region = chain::sts_region(app, profiles, name);
     App::runtime()?.block_on(async {
-        let conf = chain::sdk_config(name, &region, &creds).await;
-        let out = aws_sdk_sts::Client::new(&conf)
+        let out = chain::sts_client(name, &region, &creds)
+            .await
             .get_session_token()
             .send()
             .await

@@ -16,8 +16,8 @@ pub(crate) fn run(app: &App, args: &WhoamiArgs) -> anyhow::Result<ExitCode> {
         chain::credentials(app, &profiles, &name, &Interaction { mfa_code: &code })?.credentials;
     let region = chain::sts_region(app, &profiles, &name);
     let out = App::runtime()?.block_on(async {
-        let conf = chain::sdk_config(&name, &region, &creds).await;
-        aws_sdk_sts::Client::new(&conf)
+        chain::sts_client(&name, &region, &creds)
+            .await
             .get_caller_identity()
             .send()
             .await

@@ -16,7 +16,7 @@ use crate::sources::resolve::{self, Interaction, from_sts, sdk_error_line};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use keyfob_core::profile::{Plan, Profile, Profiles, select_profile};
-use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
+use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Credentials, Secret};
 
 /// How a chain gets its first credentials.
@@ -622,26 +622,22 @@ pub(crate) fn sts_region(app: &App, profiles: &Profiles, name: &str) -> String {
         .unwrap_or_else(|| "us-east-1".to_owned())
 }
 
-/// An SDK config for one STS client: the region given, endpoints from the environment and the
-/// profile (`AWS_ENDPOINT_URL_STS`, `endpoint_url`), and these credentials.
-pub(crate) async fn sdk_config(
+/// An STS client for calls made with `creds`: the region given, endpoints from the
+/// environment and the profile (`AWS_ENDPOINT_URL_STS`, `endpoint_url`), keyfob's bounds.
+pub(crate) async fn sts_client(
     profile: &str,
     region: &str,
     creds: &Credentials,
-) -> aws_types::SdkConfig {
-    let provider = aws_credential_types::Credentials::new(
-        &creds.access_key_id,
-        creds.secret_access_key.expose(),
-        creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-        creds.expiration.map(std::time::SystemTime::from),
-        "keyfob",
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .profile_name(profile)
-        .region(aws_types::region::Region::new(region.to_owned()))
-        .credentials_provider(provider)
-        .load()
-        .await
+) -> aws_sdk_sts::Client {
+    keyfob_core::sts::client(
+        keyfob_core::sts::Target {
+            profile: Some(profile),
+            region,
+            endpoint_url: None,
+        },
+        Some(creds),
+    )
+    .await
 }
 
 async fn assume_hops(
@@ -654,8 +650,7 @@ async fn assume_hops(
 ) -> anyhow::Result<Credentials> {
     let mut from = base_profile.to_owned();
     for hop in hops {
-        let conf = sdk_config(&hop.profile, region, &creds).await;
-        let sts = aws_sdk_sts::Client::new(&conf);
+        let sts = sts_client(&hop.profile, region, &creds).await;
         let profile = profiles.profile(&hop.profile);
         let duration = profile
             .and_then(|p| p.get("duration_seconds"))
@@ -839,13 +834,7 @@ pub(crate) fn served_profiles(
             let profile = profiles.profile(&name)?;
             let served_as = served_by_keyfob(app, &profile)?;
             let kind = ServedKind::of(profiles, &served_as);
-            let expires = store
-                .and_then(|s| {
-                    s.get_json::<Credentials>(&keys::credentials(&served_as))
-                        .ok()
-                })
-                .flatten()
-                .and_then(|c| c.expiration);
+            let expires = store.and_then(|s| keyfob_core::serve::cached_expiry(s, &served_as));
             let state = match expires {
                 Some(e) if e <= now => "expired",
                 Some(_) => "valid",

@@ -1,7 +1,7 @@
 //! An IAM user's long-term keys from the keychain, and with `mfa_serial` the GetSessionToken
 //! session they buy.
 
-use keyfob_core::source::{CredentialSource, SourceError};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
 use keyfob_core::{Credentials, Secret};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,18 @@ pub(crate) struct MfaSession<'a> {
 }
 
 impl CredentialSource for MfaSession<'_> {
+    fn fingerprint(&self) -> Fingerprint {
+        let duration = self.duration_seconds.map(|d| d.to_string());
+        Fingerprint::of(
+            "mfa-session",
+            &[
+                ("access_key_id", Some(self.keys.access_key_id.as_str())),
+                ("mfa_serial", Some(self.serial.as_str())),
+                ("duration_seconds", duration.as_deref()),
+            ],
+        )
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         let login = format!("keyfob login --profile {}", self.profile);
         let Some(code) = (self.code)() else {
@@ -44,20 +56,11 @@ impl CredentialSource for MfaSession<'_> {
                 login,
             ));
         };
-        let static_creds = aws_credential_types::Credentials::new(
-            &self.keys.access_key_id,
-            self.keys.secret_access_key.expose(),
-            None,
-            None,
-            "keyfob",
+        let keys = Credentials::long_term(
+            self.keys.access_key_id.clone(),
+            self.keys.secret_access_key.clone(),
         );
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .profile_name(self.profile)
-            .region(aws_types::region::Region::new(self.region.clone()))
-            .credentials_provider(static_creds)
-            .load()
-            .await;
-        let sts = aws_sdk_sts::Client::new(&conf);
+        let sts = crate::sources::chain::sts_client(self.profile, &self.region, &keys).await;
         let out = sts
             .get_session_token()
             .serial_number(&self.serial)

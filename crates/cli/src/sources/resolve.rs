@@ -5,7 +5,7 @@ use crate::sources::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles};
 use keyfob_core::serve::{self, Context, Origin};
 use keyfob_core::source::SourceError;
-use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
+use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Credentials, ExpiryPolicy, Secret};
 use keyfob_sso::{RoleCredentialsSource, SsoSessionConfig};
 
@@ -94,7 +94,13 @@ pub(crate) fn credentials(
             let source = RoleCredentialsSource::new(app.sso_ctx()?, cfg, account_id, role_name);
             Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
         }
-        ref saml @ Plan::Saml { .. } => {
+        ref saml @ Plan::Saml {
+            ref url,
+            ref username,
+            ref role_arn,
+            ref principal_arn,
+            duration_seconds,
+        } => {
             // The refresh re-authenticates with the stored password and never prompts.
             let login = format!("keyfob login --profile {name}");
             let password: Option<Secret> = store.get(&keys::saml_password(name))?.map(Secret::new);
@@ -111,11 +117,15 @@ pub(crate) fn credentials(
                 return Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?);
             }
             // Without a password only still-fresh cached credentials can be served.
-            let cached: Option<Credentials> = store.get_json(&keys::credentials(name))?;
-            match cached {
-                Some(c) if !policy.needs_refresh(&c, keyfob_core::Clock::now(&app.clock)) => {
-                    Ok((c, Origin::Cache))
-                }
+            let fingerprint = keyfob_saml::fingerprint(
+                url,
+                username,
+                role_arn.as_deref(),
+                principal_arn.as_deref(),
+                duration_seconds,
+            );
+            match serve::cached(&ctx, name, &fingerprint, policy)? {
+                Some(c) => Ok((c, Origin::Cache)),
                 _ => Err(SourceError::needs_login(
                     format!(
                         "SAML profile {name} has no stored IdP password and no fresh credentials"
@@ -140,6 +150,10 @@ struct SilentSaml<'a> {
 }
 
 impl keyfob_core::source::CredentialSource for SilentSaml<'_> {
+    fn fingerprint(&self) -> keyfob_core::source::Fingerprint {
+        self.source.fingerprint()
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         let e = match self.source.login(None, None).await {
             Ok(login) => return Ok(login.credentials),
@@ -170,42 +184,4 @@ impl keyfob_core::source::CredentialSource for SilentSaml<'_> {
     }
 }
 
-/// STS credentials to keyfob's type.
-pub(crate) fn from_sts(c: &aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
-    let exp = c.expiration();
-    let expiration = chrono::DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
-        .ok_or_else(|| SourceError::other("STS returned an expiration out of range"))?;
-    Ok(Credentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: Secret::new(c.secret_access_key()),
-        session_token: Some(Secret::new(c.session_token())),
-        expiration: Some(expiration),
-    })
-}
-
-/// An SDK error on one line: the service's code and message, or the transport failure.
-pub(crate) fn sdk_error_line<E, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> String
-where
-    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_smithy_runtime_api::client::result::SdkError;
-    match e {
-        SdkError::ServiceError(se) => {
-            let err = se.err();
-            match (err.code(), err.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_owned(),
-                _ => err.to_string(),
-            }
-        }
-        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
-        SdkError::DispatchFailure(_) => format!(
-            "could not reach the endpoint ({})",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
-    }
-}
+pub(crate) use keyfob_core::sts::{from_sts, sdk_error_line};
