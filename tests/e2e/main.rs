@@ -10,3 +10,4 @@ mod saml;
 mod sso;
 mod sso_support;
 mod support;
+mod trust;

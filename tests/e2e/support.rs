@@ -229,6 +229,11 @@ impl Sandbox {
         Keychain::open(&keyfob_core::Env::from_pairs(pairs)).expect("open keychain")
     }
 
+    /// Writes `value` under `key` in this sandbox's keychain, as another program might.
+    pub(crate) fn put_raw(&self, key: &str, value: &str) {
+        self.keychain().put(key, value).expect("write keychain");
+    }
+
     /// Every entry keyfob wrote for this sandbox.
     pub(crate) fn stored_keys(&self) -> Vec<String> {
         self.keychain().list().expect("list keychain")

@@ -144,7 +144,7 @@ impl FileLock {
         self.rewrite(&format!(
             "{}\nfailed {}\n{message}\n",
             std::process::id(),
-            crate::credentials::rfc3339(at)
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         ));
     }
 

@@ -34,7 +34,7 @@ pub enum ServeError {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// The lock file could not be taken.
-    #[error("cannot refresh profile {profile}: {source}")]
+    #[error("cannot refresh profile {profile}")]
     Lock {
         /// The profile.
         profile: String,
@@ -113,6 +113,9 @@ pub async fn credentials<S: CredentialSource>(
     // The refresh this caller queued behind failed: one failure for all, not one per caller.
     if let Some(note) = guard.previous_failure().filter(|n| n.at >= started) {
         tracing::debug!(profile, "the refresh this call waited for failed");
+        // Taking the lock replaced the note with this process's pid: leave it for the next
+        // caller in the queue.
+        guard.record_failure(note.at, &note.message);
         return Err(ServeError::SharedFailure {
             message: note.message,
         });
