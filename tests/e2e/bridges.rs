@@ -216,7 +216,8 @@ fn raw_http(addr: &str, request: &[u8]) -> (u16, String) {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    stream.write_all(request).unwrap();
+    // A server that answers before reading everything may close first: its answer still counts.
+    let _ = stream.write_all(request);
     read_answer(&mut stream)
 }
 
@@ -540,7 +541,7 @@ fn serve_lets_connections_beyond_its_cap_wait_until_others_close() {
 }
 
 #[test]
-fn serve_refuses_request_bodies_it_does_not_need() {
+fn serve_refuses_request_bodies_it_does_not_need_and_oversized_headers() {
     let Some(backend) = Backend::any() else {
         return;
     };
@@ -571,6 +572,14 @@ fn serve_refuses_request_bodies_it_does_not_need() {
         imds_put_token(&imds, "60", &[("Content-Length", "0")]).0,
         200
     );
+    // Request heads are bounded too (16 KiB).
+    let huge = "x".repeat(32 * 1024);
+    let (status, _) = http(
+        "GET",
+        &url,
+        &[("Authorization", token), ("X-Padding", &huge)],
+    );
+    assert_eq!(status, 431, "a 32 KiB header");
     ecs_credentials(&served);
 }
 
@@ -1593,6 +1602,72 @@ fn console_sends_keys_only_to_an_https_or_loopback_federation_endpoint() {
     assert_eq!(queries.len(), 2);
     let session: serde_json::Value = serde_json::from_str(&queries[0]["Session"]).unwrap();
     assert!(fake.issued_key(session["sessionId"].as_str().unwrap()));
+}
+
+/// A hostile federation endpoint on 127.0.0.1: each connection gets `answer` (after the request
+/// head), or nothing at all while the test runs when `answer` is `None`.
+fn hostile_federation(answer: Option<Vec<u8>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/federation", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut silent = Vec::new();
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            match &answer {
+                Some(bytes) => {
+                    let _ = conn.write_all(bytes);
+                }
+                None => silent.push(conn),
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn console_gives_up_on_a_federation_endpoint_that_floods_or_never_answers() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let mut sb = fake_sandbox(
+        backend,
+        &fake,
+        "[profile dev-role]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = base\nrole_session_name = console-e2e\nregion = eu-west-1\n",
+    );
+    // 8 MiB of JSON-looking answer: more than a sign-in token could ever be.
+    let body = format!("{{\"SigninToken\":\"{}\"}}", "a".repeat(8 * 1024 * 1024));
+    let mut flood = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    flood.extend_from_slice(body.as_bytes());
+    sb.set_env(
+        "KEYFOB_FEDERATION_ENDPOINT",
+        &hostile_federation(Some(flood)),
+    );
+    let line =
+        assert_one_line_error(&sb.run(&["console", "--profile", "dev-role", "--no-browser"]));
+    assert!(line.contains("more than 64 KiB"), "{line}");
+
+    // Accepts, reads the request, never answers: bounded by the operation timeout (30 s).
+    sb.set_env("KEYFOB_FEDERATION_ENDPOINT", &hostile_federation(None));
+    let started = std::time::Instant::now();
+    let out = sb.run(&["console", "--profile", "dev-role", "--no-browser"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "console waited {:?}",
+        started.elapsed()
+    );
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("no answer within 30 s"), "{line}");
+    let secret_free = !line.contains("sessionKey") && !line.contains("Session=");
+    assert!(secret_free, "{line}");
 }
 
 // ---------------------------------------------------------------------------------------------

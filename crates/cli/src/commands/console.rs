@@ -170,13 +170,7 @@ async fn signin_token(
         .query(&query)
         .send()
         .await
-        .map_err(|e| {
-            // reqwest's message would include the URL, and with it the credentials.
-            anyhow::anyhow!(
-                "could not reach the federation endpoint {endpoint}: {}",
-                e.without_url()
-            )
-        })?;
+        .map_err(|e| federation_error("could not reach", endpoint, e))?;
     let status = response.status();
     let body = read_capped(response, endpoint).await?;
     if !status.is_success() {
@@ -201,16 +195,29 @@ async fn signin_token(
         .ok_or_else(|| anyhow::anyhow!("the federation endpoint answered without a SigninToken"))
 }
 
+/// One line for a failed call; never reqwest's own message with the URL, which holds the keys.
+fn federation_error(what: &str, endpoint: &str, e: reqwest::Error) -> anyhow::Error {
+    let why = if e.is_timeout() {
+        format!("no answer within {} s", FEDERATION_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        e.without_url().to_string()
+    };
+    hinted(
+        format!("{what} the federation endpoint {endpoint}: {why}"),
+        "check the network, then run keyfob console again",
+    )
+}
+
 /// The answer's body, at most [`FEDERATION_MAX_BODY`] bytes of it (more is an error).
 async fn read_capped(mut response: reqwest::Response, endpoint: &str) -> anyhow::Result<String> {
     let mut body = Vec::new();
     loop {
-        let chunk = response.chunk().await.map_err(|e| {
-            anyhow::anyhow!(
-                "reading the answer of the federation endpoint {endpoint} failed: {}",
-                e.without_url()
-            )
-        })?;
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| federation_error("could not read the answer of", endpoint, e))?;
         let Some(chunk) = chunk else { break };
         if body.len() + chunk.len() > FEDERATION_MAX_BODY {
             anyhow::bail!(
