@@ -424,6 +424,15 @@ fn serve_answers_only_requests_addressed_to_its_own_loopback_host() {
             .as_bytes(),
         );
         assert_eq!(status, 403, "imds {imds}, absolute target");
+        // Two Hosts, the first one right.
+        let (status, _) = raw_http(
+            &served.addr(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(status, 403, "imds {imds}, two Host headers");
         for host in &allowed {
             let (status, body) = ask(host);
             assert_eq!(status, 200, "imds {imds}, Host {host}: {body}");
@@ -456,6 +465,8 @@ fn serve_closes_a_connection_that_sends_its_headers_too_slowly() {
     let sb = fake_sandbox(backend, &fake, "");
     // -vv: the server says why it closed the connection.
     let served = serve_fake_base(&sb, &["-vv"]);
+    // One connection that never sends a byte, one that sends its headers a line a second.
+    let mut idle = std::net::TcpStream::connect(served.addr()).unwrap();
     let mut slow = std::net::TcpStream::connect(served.addr()).unwrap();
     slow.set_read_timeout(Some(std::time::Duration::from_secs(1)))
         .unwrap();
@@ -489,6 +500,13 @@ fn serve_closes_a_connection_that_sends_its_headers_too_slowly() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(!answer.contains(" 200 "), "{answer}");
     served.wait_for_log("read header from client timeout");
+    // The idle one is closed too (by now, or within 60 s): read gives end of file.
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    assert!(
+        matches!(idle.read(&mut buf), Ok(0)),
+        "an idle connection is closed"
+    );
     // The server itself is fine.
     ecs_credentials(&served);
 }

@@ -378,11 +378,9 @@ async fn local_only(
 /// Whether the request names this server: its `Host` (and the authority of an absolute
 /// request target, when there is one) is a loopback name or address with `port`.
 fn addressed_here(request: &axum::extract::Request, port: u16) -> bool {
-    let Some(host) = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-    else {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next().and_then(|h| h.to_str().ok()), hosts.next()) else {
+        // None, one that is not text, or several (which one would a proxy believe?).
         return false;
     };
     let target_ok = request
