@@ -66,7 +66,7 @@ pub(crate) enum Command {
     /// The sign-in URL is a secret: it is opened in the browser ($BROWSER, else the desktop's
     /// opener) or printed on stdout, never logged. KEYFOB_FEDERATION_ENDPOINT replaces the
     /// partition's https://signin…/federation endpoint (for tests or a proxy); it must be https,
-    /// or http to 127.0.0.1, [::1] or localhost, since the session's keys travel to it.
+    /// or http to 127.0.0.1, ::1 or localhost, since the session's keys travel to it.
     Console(ConsoleArgs),
     /// Show whose credentials a profile gives (STS GetCallerIdentity).
     Whoami(WhoamiArgs),

@@ -112,7 +112,7 @@ const FEDERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 const FEDERATION_MAX_BODY: usize = 64 * 1024;
 
 /// `KEYFOB_FEDERATION_ENDPOINT`, accepted only where the session's keys may go: https, or
-/// plain http to this machine (127.0.0.0/8, [::1], localhost), as for a local fake or proxy.
+/// plain http to this machine (127.0.0.0/8, ::1, localhost), as for a local fake or proxy.
 fn federation_endpoint(value: &str) -> anyhow::Result<String> {
     let hint = "unset KEYFOB_FEDERATION_ENDPOINT, or set it to an https URL (plain http only to 127.0.0.1, [::1] or localhost)";
     let url = url::Url::parse(value).map_err(|e| {
