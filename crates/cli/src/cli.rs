@@ -48,12 +48,25 @@ pub(crate) enum Command {
     /// Run one command with a profile's credentials and region in its environment.
     Exec(ExecArgs),
     /// Serve a profile's credentials on 127.0.0.1 as a container (ECS) endpoint, or as IMDSv2.
+    ///
+    /// Prints the variables to hand to the client, then serves until Ctrl-C or SIGTERM. The
+    /// server answers only requests from this machine addressed to 127.0.0.1:PORT or
+    /// localhost:PORT (other Host headers get 403, which stops web pages that rebind their name
+    /// to 127.0.0.1), closes connections that take over 10 s to send their headers, serves at
+    /// most 64 connections at once and refuses request bodies over 1 KiB.
+    ///
+    /// Prefer the default container (ECS) mode: every request must carry a random bearer token
+    /// (AWS_CONTAINER_AUTHORIZATION_TOKEN, or with --token-file a 0600 file the SDKs re-read),
+    /// so only the processes you hand it to get credentials. --imds mode, like the real
+    /// instance metadata service, has no per-caller secret: any process on this machine that
+    /// finds the port can take the credentials.
     Serve(ServeArgs),
     /// Sign in to the AWS console with a profile's credentials (federation URL).
     ///
     /// The sign-in URL is a secret: it is opened in the browser ($BROWSER, else the desktop's
     /// opener) or printed on stdout, never logged. KEYFOB_FEDERATION_ENDPOINT replaces the
-    /// partition's https://signin…/federation endpoint (for tests or a proxy).
+    /// partition's https://signin…/federation endpoint (for tests or a proxy); it must be https,
+    /// or http to 127.0.0.1, ::1 or localhost, since the session's keys travel to it.
     Console(ConsoleArgs),
     /// Show whose credentials a profile gives (STS GetCallerIdentity).
     Whoami(WhoamiArgs),
@@ -298,8 +311,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub(crate) port: u16,
     /// Serve the EC2 instance metadata service (IMDSv2) instead of the container endpoint.
+    /// Like real IMDS it has no per-caller secret: any local process can read the
+    /// credentials. Prefer the container endpoint where the client supports it.
     #[arg(long)]
     pub(crate) imds: bool,
+    /// Write the bearer token to this file (mode 0600, replaced atomically, removed on exit)
+    /// and print AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE instead of the token itself; the SDKs
+    /// read the file on each request (e.g. through a container's volume mount).
+    #[arg(long, value_name = "PATH", conflicts_with = "imds")]
+    pub(crate) token_file: Option<std::path::PathBuf>,
     /// MFA code, for profiles with mfa_serial whose session has run out.
     #[arg(long, value_name = "CODE")]
     pub(crate) mfa_code: Option<String>,

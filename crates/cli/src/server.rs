@@ -9,15 +9,21 @@
 //! | IMDS | GET | `/latest/meta-data/iam/security-credentials/{role}` | `{Code, LastUpdated, Type, AccessKeyId, SecretAccessKey, Token, Expiration}` |
 //! | IMDS | GET | `/latest/meta-data/placement/region`, `…/availability-zone` | the profile's region, when it has one |
 //!
-//! Every request from a peer that is not loopback is refused (403), although the socket is
-//! bound to 127.0.0.1 only. Credentials come from one resolver thread (so the keychain and
-//! the profile's lock are used as by any other keyfob command) and are kept in memory until
-//! they enter the profile's refresh window; then the next request resolves them again. The
-//! bearer token and the credentials are never logged.
+//! Only local SDKs are answered. The socket is bound to 127.0.0.1, and still every request is
+//! refused (403) that comes from a peer that is not loopback, or whose `Host` is not a loopback
+//! name or address with this server's port: a web page that rebinds its own host name to
+//! 127.0.0.1 sends its own name as `Host`, so it cannot read the answer (DNS rebinding).
+//! Connections are bounded too: see [`HEADER_READ_TIMEOUT`], [`MAX_CONNECTIONS`],
+//! [`MAX_HEADER_BUFFER`] and [`MAX_BODY`].
+//!
+//! Credentials come from one resolver thread (so the keychain and the profile's lock are used
+//! as by any other keyfob command) and are kept in memory until they enter the profile's
+//! refresh window; then the next request resolves them again. The bearer token and the
+//! credentials are never logged.
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -27,6 +33,31 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a client may take to send a request's headers, counted from the moment the
+/// server waits for them (for a kept-alive connection: from the end of the previous answer).
+/// A connection that takes longer is closed: this bounds slowloris clients and idle kept-alive
+/// connections alike. SDK clients write a whole request at once, well under a millisecond
+/// after connecting; 10 s is room for a machine under heavy load and short enough that a
+/// client holding connections open without finishing a request frees its slot soon.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once. More wait, unaccepted, in the kernel's listen queue until one
+/// closes (back-pressure instead of refusal, so a burst of real clients is slowed, not failed).
+/// SDK clients on a developer machine hold a few each (botocore pools up to 10 per host); 64
+/// leaves room for a few dozen processes, and bounds what a hostile local process can make
+/// keyfob hold: 64 × [`MAX_HEADER_BUFFER`] = 1 MiB of buffers and 64 file descriptors.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+
+/// Largest request head (request line and headers) read into memory; a larger one gets 431.
+/// hyper's minimum is 8 KiB; the largest real request (botocore's User-Agent, the 64-character
+/// token) is under 1 KiB.
+const MAX_HEADER_BUFFER: usize = 16 * 1024;
+
+/// Largest request body accepted; a larger declared one gets 413, a body of undeclared length
+/// (chunked) 411. No client sends a body: every request is a GET, and the IMDSv2 token request
+/// (`PUT /latest/api/token`) has an empty one.
+pub(crate) const MAX_BODY: u64 = 1024;
 
 /// Which protocol the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +153,7 @@ where
 
     let token = Secret::new(random_hex());
     let shared = Arc::new(Shared {
+        port: addr.port(),
         token: token.clone(),
         role_name: opts.role_name,
         region: opts.region,
@@ -134,13 +166,8 @@ where
         .name("keyfob-server".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
                 tokio::select! {
-                    r = axum::serve(listener, service) => {
-                        if let Err(e) = r {
-                            tracing::error!(error = %e, "the credential server stopped");
-                        }
-                    }
+                    () = accept_loop(listener, router) => {}
                     _ = stopped => {}
                 }
             });
@@ -154,6 +181,50 @@ where
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+/// Accepts connections while fewer than [`MAX_CONNECTIONS`] are open and serves each with
+/// HTTP/1.1 under [`HEADER_READ_TIMEOUT`] and [`MAX_HEADER_BUFFER`]. (`axum::serve` has no
+/// header read timeout, hence this loop.)
+async fn accept_loop(listener: tokio::net::TcpListener, router: Router) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = if let Ok(slot) = slots.clone().try_acquire_owned() {
+            slot
+        } else {
+            tracing::warn!(
+                "{MAX_CONNECTIONS} connections are open; new ones wait until one closes"
+            );
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            slot
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(
+            router.clone().layer(axum::Extension(ConnectInfo(peer))),
+        );
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BUFFER)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "connection closed");
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// Answers credential requests one at a time, from memory while the credentials are outside
@@ -190,6 +261,8 @@ fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: 
 
 /// What the request handlers share: the token, the role name, and the channel to the resolver.
 struct Shared {
+    /// The port the server listens on: the one a request's `Host` must name.
+    port: u16,
     token: Secret,
     role_name: String,
     region: Option<String>,
@@ -248,28 +321,132 @@ fn router(mode: Mode, shared: Arc<Shared>) -> Router {
     };
     router
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(loopback_only))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            local_only,
+        ))
+        // For any handler that ever reads a body; `local_only` refuses large ones first.
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(MAX_BODY).unwrap_or(usize::MAX),
+        ))
         .with_state(shared)
 }
 
-/// Refuses peers that are not on this machine, and logs each request (never a header).
-async fn loopback_only(
+/// Refuses requests that are not from and for this machine, and bodies; logs each request
+/// (never a header value but a refused `Host`).
+async fn local_only(
+    State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = if peer_allowed(peer.ip()) {
-        next.run(request).await
-    } else {
+    let response = if !peer_allowed(peer.ip()) {
         plain(
             StatusCode::FORBIDDEN,
             "keyfob serves credentials only to this machine",
         )
+    } else if !addressed_here(&request, shared.port) {
+        let host = request.headers().get(header::HOST).map(|h| {
+            String::from_utf8_lossy(h.as_bytes())
+                .chars()
+                .take(100)
+                .collect::<String>()
+        });
+        tracing::info!(
+            ?host,
+            "refused a request whose Host is not this server's loopback address (DNS rebinding?)"
+        );
+        plain(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "keyfob serves credentials only to requests for 127.0.0.1:{0} or localhost:{0}",
+                shared.port
+            ),
+        )
+    } else {
+        match body_refusal(request.headers()) {
+            Some(refusal) => refusal,
+            None => next.run(request).await,
+        }
     };
     tracing::info!(%method, %path, status = response.status().as_u16(), "request");
     response
+}
+
+/// Whether the request names this server: its `Host` (and the authority of an absolute
+/// request target, when there is one) is a loopback name or address with `port`.
+fn addressed_here(request: &axum::extract::Request, port: u16) -> bool {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next().and_then(|h| h.to_str().ok()), hosts.next()) else {
+        // None, one that is not text, or several (which one would a proxy believe?).
+        return false;
+    };
+    let target_ok = request
+        .uri()
+        .authority()
+        .is_none_or(|a| host_allowed(a.as_str(), port));
+    target_ok && host_allowed(host, port)
+}
+
+/// Whether a `Host` value is `localhost`, an address in 127.0.0.0/8 or `[::1]`, with `port`
+/// (or without one when `port` is 80, as clients omit the default). Any other name is refused,
+/// even one that resolves to loopback: that is what a rebinding page's name does.
+pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
+    let (name, given_port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let given = match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        let loopback = ip.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return false;
+        }
+        (None, given)
+    } else {
+        match host.split_once(':') {
+            Some((name, p)) => (Some(name), Some(p)),
+            None => (Some(host), None),
+        }
+    };
+    let port_ok = match given_port {
+        Some(p) => p == port.to_string(),
+        None => port == 80,
+    };
+    let name_ok = name.is_none_or(|n| {
+        n.eq_ignore_ascii_case("localhost")
+            || n.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    port_ok && name_ok
+}
+
+/// The answer to a request whose body is larger than [`MAX_BODY`] or of unknown length.
+fn body_refusal(headers: &HeaderMap) -> Option<Response> {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return Some(plain(
+            StatusCode::LENGTH_REQUIRED,
+            "request bodies must have a Content-Length",
+        ));
+    }
+    let length = headers.get(header::CONTENT_LENGTH)?;
+    let too_large = length
+        .to_str()
+        .ok()
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_none_or(|l| l > MAX_BODY);
+    too_large.then(|| {
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request bodies are limited to {MAX_BODY} bytes"),
+        )
+    })
 }
 
 /// Only loopback peers get credentials.
@@ -297,7 +474,7 @@ async fn not_found() -> Response {
 }
 
 /// Compares secrets in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -545,6 +722,65 @@ mod tests {
         assert!(!peer_allowed("10.0.0.5".parse().unwrap()));
         assert!(!peer_allowed("169.254.170.2".parse().unwrap()));
         assert!(!peer_allowed("::ffff:192.168.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn only_loopback_hosts_with_our_port_are_served() {
+        for ok in [
+            "127.0.0.1:4321",
+            "127.9.8.7:4321",
+            "localhost:4321",
+            "LocalHost:4321",
+            "[::1]:4321",
+        ] {
+            assert!(host_allowed(ok, 4321), "{ok}");
+        }
+        for refused in [
+            "",
+            "evil.example:4321",
+            "localhost.evil.example:4321",
+            "127.0.0.1.nip.io:4321",
+            "localhost.:4321",
+            "10.0.0.1:4321",
+            "169.254.169.254:4321",
+            "[::ffff:10.0.0.1]:4321",
+            "[fe80::1]:4321",
+            "127.0.0.1:1234",
+            "127.0.0.1",
+            "localhost",
+            "127.0.0.1:04321",
+            "127.0.0.1:4321:4321",
+            "[::1]4321",
+            "[::1",
+            "2130706433:4321",
+        ] {
+            assert!(!host_allowed(refused, 4321), "{refused}");
+        }
+        // Clients leave the default port out.
+        assert!(host_allowed("localhost", 80));
+        assert!(host_allowed("[::1]", 80));
+        assert!(!host_allowed("localhost:8080", 80));
+    }
+
+    #[test]
+    fn bodies_are_bounded() {
+        let with = |k: header::HeaderName, v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(k, v.parse().unwrap());
+            h
+        };
+        assert!(body_refusal(&HeaderMap::new()).is_none());
+        assert!(body_refusal(&with(header::CONTENT_LENGTH, "0")).is_none());
+        assert!(body_refusal(&with(header::CONTENT_LENGTH, "1024")).is_none());
+        let status = |r: Option<Response>| r.map(|r| r.status());
+        assert_eq!(
+            status(body_refusal(&with(header::CONTENT_LENGTH, "1025"))),
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
+        );
+        assert_eq!(
+            status(body_refusal(&with(header::TRANSFER_ENCODING, "chunked"))),
+            Some(StatusCode::LENGTH_REQUIRED)
+        );
     }
 
     #[test]

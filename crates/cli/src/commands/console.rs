@@ -3,7 +3,9 @@
 //!
 //! The URL signs anyone who has it in: it goes to the browser or to stdout, never to a log.
 //! `KEYFOB_FEDERATION_ENDPOINT` replaces the partition's `https://signin…/federation` (for
-//! tests against a local fake, or a proxy).
+//! tests against a local fake, or a proxy); since the secret key and the session token travel
+//! in its query, it must be https, or http to this machine. The call has a connect timeout, an
+//! overall timeout and a cap on the answer's size, and follows no redirect.
 
 use crate::app::App;
 use crate::cli::ConsoleArgs;
@@ -16,6 +18,12 @@ use keyfob_saml::Partition;
 use std::process::ExitCode;
 
 pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+    // Before anything is resolved or sent: the override must be a place fit for the keys.
+    let endpoint_override = app
+        .env
+        .get_non_empty("KEYFOB_FEDERATION_ENDPOINT")
+        .map(|e| federation_endpoint(&e))
+        .transpose()?;
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let code = chain::mfa_code_from(args.mfa_code.clone());
@@ -52,9 +60,7 @@ pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     };
     let region = chain::sts_region(app, &profiles, &name);
     let partition = Partition::of_region(&region);
-    let endpoint = app
-        .env
-        .get_non_empty("KEYFOB_FEDERATION_ENDPOINT")
+    let endpoint = endpoint_override
         .unwrap_or_else(|| format!("https://{}/federation", signin_host(partition)));
     let destination = args
         .destination
@@ -96,6 +102,43 @@ fn console_host(p: Partition) -> &'static str {
     }
 }
 
+/// How long connecting to the federation endpoint may take.
+const FEDERATION_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the whole getSigninToken call may take: the real endpoint answers in well under a
+/// second; 30 s allows a slow network and stays inside what a user waits for at a prompt.
+const FEDERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Largest getSigninToken answer read: the real one is a JSON object with a token of about
+/// 1-2 KiB.
+const FEDERATION_MAX_BODY: usize = 64 * 1024;
+
+/// `KEYFOB_FEDERATION_ENDPOINT`, accepted only where the session's keys may go: https, or
+/// plain http to this machine (127.0.0.0/8, ::1, localhost), as for a local fake or proxy.
+fn federation_endpoint(value: &str) -> anyhow::Result<String> {
+    let hint = "unset KEYFOB_FEDERATION_ENDPOINT, or set it to an https URL (plain http only to 127.0.0.1, [::1] or localhost)";
+    let url = url::Url::parse(value).map_err(|e| {
+        hinted(
+            format!("KEYFOB_FEDERATION_ENDPOINT {value:?} is not a URL: {e}"),
+            hint,
+        )
+    })?;
+    let allowed = match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    };
+    if !allowed {
+        return Err(hinted(
+            format!(
+                "KEYFOB_FEDERATION_ENDPOINT {value:?} is refused: console sends the session's secret key and token there, so it must be https, or http to this machine"
+            ),
+            hint,
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// The `Session` parameter of getSigninToken.
 fn session_json(creds: &Credentials) -> String {
     serde_json::json!({
@@ -116,23 +159,20 @@ async fn signin_token(
         query.push(("SessionDuration", d.to_string()));
     }
     query.push(("Session", session_json(creds)));
+    // No redirects: the real endpoint answers directly, and the query holds the keys.
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(FEDERATION_CONNECT_TIMEOUT)
+        .timeout(FEDERATION_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let response = client
         .get(endpoint)
         .query(&query)
         .send()
         .await
-        .map_err(|e| {
-            // reqwest's message would include the URL, and with it the credentials.
-            anyhow::anyhow!(
-                "could not reach the federation endpoint {endpoint}: {}",
-                e.without_url()
-            )
-        })?;
+        .map_err(|e| federation_error("could not reach", endpoint, e))?;
     let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+    let body = read_capped(response, endpoint).await?;
     if !status.is_success() {
         let detail: String = body
             .split_whitespace()
@@ -153,6 +193,41 @@ async fn signin_token(
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("the federation endpoint answered without a SigninToken"))
+}
+
+/// One line for a failed call; never reqwest's own message with the URL, which holds the keys.
+fn federation_error(what: &str, endpoint: &str, e: reqwest::Error) -> anyhow::Error {
+    let why = if e.is_timeout() {
+        format!("no answer within {} s", FEDERATION_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        e.without_url().to_string()
+    };
+    hinted(
+        format!("{what} the federation endpoint {endpoint}: {why}"),
+        "check the network, then run keyfob console again",
+    )
+}
+
+/// The answer's body, at most [`FEDERATION_MAX_BODY`] bytes of it (more is an error).
+async fn read_capped(mut response: reqwest::Response, endpoint: &str) -> anyhow::Result<String> {
+    let mut body = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| federation_error("could not read the answer of", endpoint, e))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > FEDERATION_MAX_BODY {
+            anyhow::bail!(
+                "the federation endpoint {endpoint} answered more than {} KiB; a sign-in token is far smaller",
+                FEDERATION_MAX_BODY / 1024
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn login_url(endpoint: &str, destination: &str, token: &str) -> anyhow::Result<url::Url> {
@@ -189,6 +264,35 @@ fn open_browser(app: &App, url: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use keyfob_core::Secret;
+
+    #[test]
+    fn the_federation_endpoint_is_https_or_loopback() {
+        for ok in [
+            "https://signin.aws.amazon.com/federation",
+            "https://proxy.corp.example:8443/federation",
+            "http://127.0.0.1:9/federation",
+            "http://127.3.2.1/federation",
+            "http://localhost:8080/federation",
+            "http://[::1]:8080/federation",
+        ] {
+            assert_eq!(federation_endpoint(ok).unwrap(), ok);
+        }
+        for refused in [
+            "http://signin.aws.amazon.com/federation",
+            "http://192.0.2.1:9/federation",
+            "http://localhost.evil.example/federation",
+            "http://[fe80::1]/federation",
+            "ftp://127.0.0.1/federation",
+            "file:///tmp/federation",
+            "not a url",
+        ] {
+            let e = federation_endpoint(refused).unwrap_err();
+            assert!(
+                crate::output::error_line(&e).contains("KEYFOB_FEDERATION_ENDPOINT"),
+                "{refused}: {e:#}"
+            );
+        }
+    }
 
     #[test]
     fn urls_and_session_document() {
