@@ -162,6 +162,8 @@ async fn device_flow_answers_pending_until_the_browser_approves() {
     let fake = FakeAws::start(FakeConfig {
         device: DeviceScript {
             pending_polls: 1,
+            // This client polls back to back; the interval has its own test.
+            enforce_interval: false,
             ..DeviceScript::default()
         },
         ..FakeConfig::default()
@@ -257,6 +259,7 @@ async fn device_flow_scripts_slow_down_deny_and_expiry() {
             auto_approve: true,
             slow_down_polls: 1,
             deny: true,
+            enforce_interval: false,
             ..DeviceScript::default()
         },
         ..FakeConfig::default()
@@ -304,6 +307,7 @@ async fn device_flow_scripts_slow_down_deny_and_expiry() {
     fake.configure(|c| {
         c.device = DeviceScript {
             expire: true,
+            enforce_interval: false,
             ..DeviceScript::default()
         };
     });
@@ -917,6 +921,7 @@ fn control_api_drives_the_fake_over_http() {
 #[test]
 fn device_codes_can_be_approved_over_the_control_api() {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    fake.configure(|c| c.device.enforce_interval = false);
     let (_, reg) = http_json(
         &fake,
         "POST",
