@@ -286,7 +286,11 @@ fn token(app: &App, call: &Call) -> Result<Response, Response> {
             polled.map_err(Poll::into_response)?;
             // Identity Center gives refresh tokens to clients registered with scopes.
             let refresh = issue_refresh && (!client.scopes.is_empty() || explicit_refresh);
-            (client.scopes.clone(), refresh.then(new_refresh_token), new_session())
+            (
+                client.scopes.clone(),
+                refresh.then(new_refresh_token),
+                new_session(),
+            )
         }
         Grant::AuthorizationCode => {
             let scopes = redeem_code(&mut inner, &client, &body)?;
@@ -516,7 +520,9 @@ pub(crate) async fn authorize(State(app): State<App>, call: Call) -> Response {
     // Errors about the client or its redirect URI are shown here, never sent to the
     // redirect URI (RFC 6749 §4.1.2.1): that URI is not known to be the client's.
     if !allows(&client, Grant::AuthorizationCode) {
-        return bad("unauthorized_client: the client is not registered for the authorization_code grant");
+        return bad(
+            "unauthorized_client: the client is not registered for the authorization_code grant",
+        );
     }
     let redirect_uri = param("redirect_uri");
     let Ok(mut target) = url::Url::parse(redirect_uri) else {

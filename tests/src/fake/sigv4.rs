@@ -118,7 +118,9 @@ pub(crate) fn verify(
     let amz_date = header_values(request.headers, "x-amz-date")
         .ok_or_else(|| Rejection::Incomplete("the request has no X-Amz-Date header".to_owned()))?;
     let signed_at = NaiveDateTime::parse_from_str(&amz_date, AMZ_DATE_FORMAT)
-        .map_err(|_| Rejection::Incomplete(format!("X-Amz-Date {amz_date} is not YYYYMMDD'T'HHMMSS'Z'")))?
+        .map_err(|_| {
+            Rejection::Incomplete(format!("X-Amz-Date {amz_date} is not YYYYMMDD'T'HHMMSS'Z'"))
+        })?
         .and_utc();
     if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
         return Err(Rejection::Mismatch(format!(
@@ -446,7 +448,13 @@ mod tests {
         };
         // Another body under the same signature.
         assert!(matches!(
-            verify(&request("Param1=value2"), &auth, SECRET, "service", signed_at()),
+            verify(
+                &request("Param1=value2"),
+                &auth,
+                SECRET,
+                "service",
+                signed_at()
+            ),
             Err(Rejection::Mismatch(_))
         ));
         // Another service, another day.
@@ -468,7 +476,9 @@ mod tests {
             Err(Rejection::Mismatch(_))
         ));
         assert!(matches!(
-            parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request"),
+            parse_authorization(
+                "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request"
+            ),
             Some(Err(Rejection::Incomplete(_)))
         ));
         assert!(parse_authorization("Bearer abc").is_none());

@@ -119,8 +119,7 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
         Some(Ok(auth)) => auth,
     };
     let session_token = call.header("x-amz-security-token");
-    let (secret, caller, temporary) = if let Some(user) = inner.long_term_user(auth.access_key_id)
-    {
+    let (secret, caller, temporary) = if let Some(user) = inner.long_term_user(auth.access_key_id) {
         // Long-term keys come without a session token.
         if session_token.is_some() {
             return Err(invalid());
