@@ -1062,8 +1062,26 @@ async fn device_polls_sooner_than_the_interval_plus_slow_downs_get_slow_down() {
     poll().await.unwrap();
 }
 
+/// `GET /authorize` for this client and redirect URI, as a browser would (no redirects
+/// followed).
+fn authorize_as_browser(
+    fake: &FakeAws,
+    client_id: &str,
+    redirect_uri: &str,
+) -> (u16, BTreeMap<String, String>, String) {
+    let mut url = url::Url::parse(&format!("{}/authorize", fake.url())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", "st4te")
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("code_challenge", &pkce_challenge("v"));
+    http(fake, "GET", &url[url::Position::BeforePath..], "")
+}
+
 #[tokio::test]
-async fn clients_use_only_the_grants_and_redirect_uris_they_registered() {
+async fn clients_registered_without_grants_get_the_device_and_refresh_grants_only() {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let client = oidc(&fake);
     // Registered without grant types, as the AWS CLI registers device-flow clients.
@@ -1079,18 +1097,8 @@ async fn clients_use_only_the_grants_and_redirect_uris_they_registered() {
         device_client.client_id().unwrap(),
         device_client.client_secret().unwrap(),
     );
-    let authorize = |client_id: &str, redirect_uri: &str| {
-        let mut url = url::Url::parse(&format!("{}/authorize", fake.url())).unwrap();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("state", "st4te")
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("code_challenge", &pkce_challenge("v"));
-        http(&fake, "GET", &url[url::Position::BeforePath..], "")
-    };
-    let (status, headers, page) = authorize(id, "http://127.0.0.1:4567/oauth/callback");
+    let (status, headers, page) =
+        authorize_as_browser(&fake, id, "http://127.0.0.1:4567/oauth/callback");
     assert_eq!(status, 400, "no redirect for a client without the grant");
     assert!(!headers.contains_key("location"));
     assert!(page.contains("unauthorized_client"), "{page}");
@@ -1128,9 +1136,14 @@ async fn clients_use_only_the_grants_and_redirect_uris_they_registered() {
         .send()
         .await
         .unwrap();
+}
 
-    // A PKCE client: only its redirect URI (any port on loopback), no device flow, and no
-    // refresh token unless it registered that grant too.
+#[tokio::test]
+async fn pkce_clients_get_their_redirect_uri_their_grants_and_nothing_else() {
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let client = oidc(&fake);
+    // Only its redirect URI (any port on loopback), no device flow, and no refresh token
+    // unless it registered that grant too.
     let pkce = client
         .register_client()
         .client_name("pkce")
@@ -1147,12 +1160,12 @@ async fn clients_use_only_the_grants_and_redirect_uris_they_registered() {
         "http://localhost:4567/oauth/callback",
         "https://attacker.example/oauth/callback",
     ] {
-        let (status, headers, _) = authorize(pid, unregistered);
+        let (status, headers, _) = authorize_as_browser(&fake, pid, unregistered);
         assert_eq!(status, 400, "{unregistered}");
         assert!(!headers.contains_key("location"), "{unregistered}");
     }
     let redirect_uri = "http://127.0.0.1:4567/oauth/callback";
-    let (status, headers, _) = authorize(pid, redirect_uri);
+    let (status, headers, _) = authorize_as_browser(&fake, pid, redirect_uri);
     assert_eq!(status, 302);
     let location = url::Url::parse(&headers["location"]).unwrap();
     let code = location
@@ -1212,10 +1225,8 @@ async fn page_tokens_are_opaque_and_bound_to_caller_operation_and_account() {
     let alice = login(&fake).await;
     let bob = login(&fake).await;
     let roles = |account: &str, token: &str, next: Option<&str>| {
-        let mut path = format!("/assignment/roles?account_id={account}&max_result=100");
-        if let Some(next) = next {
-            path.push_str(&format!("&next_token={next}"));
-        }
+        let next = next.map(|n| format!("&next_token={n}")).unwrap_or_default();
+        let path = format!("/assignment/roles?account_id={account}&max_result=100{next}");
         portal_get(&fake, &path, token)
     };
     let (status, _, page) = roles("111100000002", &alice.access_token, None);
