@@ -537,3 +537,39 @@ async fn a_forgotten_registration_is_replaced_once_in_both_flows() {
         assert_eq!(w.fake.count(Op::RegisterClient), registered + 1, "{flow}");
     }
 }
+
+#[tokio::test]
+async fn device_flow_polls_on_through_throttling() {
+    let mut config = FakeConfig::default();
+    config.device.auto_approve = true;
+    config.device.pending_polls = 1;
+    let w = World::new(config);
+    // More 429s than the SDK's three attempts of one poll: keyfob slows down and polls on.
+    w.fake.inject(InjectedFailure {
+        op: Op::CreateToken,
+        status: 429,
+        count: 4,
+        code: None,
+        message: None,
+        retry_after_ms: None,
+    });
+    let token = login(
+        &w.ctx(),
+        &w.cfg,
+        Flow::Device,
+        &Browser::default(),
+        &LoginOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        w.fake
+            .issued_tokens()
+            .iter()
+            .any(|t| t.access_token == token.access_token.expose())
+    );
+    // 4 throttled, 1 pending, 1 served.
+    assert_eq!(w.fake.count(Op::CreateToken), 6);
+    assert_eq!(w.fake.count_grant(Grant::DeviceCode), 2);
+    assert_eq!(w.fake.counters()[POLLED_TOO_FAST], 0);
+}
