@@ -47,7 +47,8 @@ pub struct Progress {
 pub struct ListOptions {
     /// `ListAccountRoles` calls in flight at once.
     pub concurrency: usize,
-    /// Retry schedule; `None`: the default, scaled by `KEYFOB_TEST_POLL_SCALE`.
+    /// Retry schedule; `None`: the default, scaled by `KEYFOB_TEST_POLL_SCALE` when the portal
+    /// endpoint is on loopback.
     pub backoff: Option<Backoff>,
 }
 
