@@ -47,7 +47,8 @@ pub struct Progress {
 pub struct ListOptions {
     /// `ListAccountRoles` calls in flight at once.
     pub concurrency: usize,
-    /// Retry schedule; `None`: the default, scaled by `KEYFOB_TEST_POLL_SCALE`.
+    /// Retry schedule; `None`: the default, scaled by `KEYFOB_TEST_POLL_SCALE` when the portal
+    /// endpoint is on loopback.
     pub backoff: Option<Backoff>,
 }
 
@@ -70,8 +71,10 @@ pub async fn list_accounts(
 ) -> Result<Vec<Account>, SsoError> {
     // A few minutes are enough for a listing; no need to refresh a token that has them.
     let token = valid_token(ctx, cfg, Duration::minutes(5)).await?;
-    let backoff = opts.backoff.unwrap_or_else(|| Backoff::from_env(ctx.env));
     let (client, endpoint) = clients::portal(ctx.env, &cfg.region, true).await;
+    let backoff = opts
+        .backoff
+        .unwrap_or_else(|| Backoff::from_env(ctx.env, &endpoint));
     let endpoint = Arc::<str>::from(endpoint);
     let run = |token: &SsoToken| Listing {
         client: client.clone(),

@@ -2,7 +2,10 @@
 //!
 //! `KEYFOB_TEST_POLL_SCALE` multiplies every such wait (e.g. `0.01`). It exists only so that
 //! the end-to-end tests do not wait 5 s per device-flow poll or seconds per throttled call;
-//! users have no reason to set it.
+//! users have no reason to set it. It is honoured only when the endpoint being polled is on
+//! loopback (`http(s)://127.x.x.x`, `[::1]` or `localhost`): against the real service a
+//! stray value must not turn keyfob into a client that ignores the interval, `slow_down` and
+//! throttling.
 
 use keyfob_core::Env;
 use std::time::Duration;
@@ -10,17 +13,42 @@ use std::time::Duration;
 /// The variable that scales every wait, for the tests.
 pub const POLL_SCALE_VAR: &str = "KEYFOB_TEST_POLL_SCALE";
 
-/// The factor from `KEYFOB_TEST_POLL_SCALE`: a finite number in (0, 1], else 1.
-pub(crate) fn poll_scale(env: &Env) -> f64 {
-    match env.get_non_empty(POLL_SCALE_VAR) {
-        None => 1.0,
-        Some(v) => match v.trim().parse::<f64>() {
-            Ok(f) if f.is_finite() && f > 0.0 && f <= 1.0 => f,
-            _ => {
-                tracing::warn!(value = %v, "ignoring {POLL_SCALE_VAR}: not a number in (0, 1]");
+/// The factor from `KEYFOB_TEST_POLL_SCALE` for waits on `endpoint`: a finite number in
+/// (0, 1] when `endpoint` is on loopback, else 1.
+pub(crate) fn poll_scale(env: &Env, endpoint: &str) -> f64 {
+    let Some(v) = env.get_non_empty(POLL_SCALE_VAR) else {
+        return 1.0;
+    };
+    match v.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= 1.0 => {
+            if is_loopback_endpoint(endpoint) {
+                f
+            } else {
+                tracing::warn!(%endpoint, "ignoring {POLL_SCALE_VAR}: the endpoint is not on loopback");
                 1.0
             }
-        },
+        }
+        _ => {
+            tracing::warn!(value = %v, "ignoring {POLL_SCALE_VAR}: not a number in (0, 1]");
+            1.0
+        }
+    }
+}
+
+/// Whether `endpoint` is an http(s) URL whose host is a loopback address (`127.0.0.0/8`,
+/// `::1`) or `localhost`.
+pub(crate) fn is_loopback_endpoint(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint.trim()) else {
+        return false;
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -55,10 +83,11 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The default schedule, scaled by the environment.
-    pub fn from_env(env: &Env) -> Self {
+    /// The default schedule for calls to `endpoint`, scaled by the environment (see
+    /// [`POLL_SCALE_VAR`]: only for a loopback endpoint).
+    pub fn from_env(env: &Env, endpoint: &str) -> Self {
         Self {
-            scale: poll_scale(env),
+            scale: poll_scale(env, endpoint),
             ..Self::default()
         }
     }
@@ -97,19 +126,67 @@ mod tests {
         }
     }
 
+    const LOCAL: &str = "http://127.0.0.1:4567";
+
+    fn same(a: f64, b: f64) -> bool {
+        (a - b).abs() < f64::EPSILON
+    }
+
     #[test]
     fn scale_comes_from_the_environment() {
-        let b = Backoff::from_env(&Env::from_pairs([(POLL_SCALE_VAR, "0.01")]));
+        let b = Backoff::from_env(&Env::from_pairs([(POLL_SCALE_VAR, "0.01")]), LOCAL);
         assert_eq!(b.ceiling(0), Duration::from_millis(1));
         assert_eq!(b.ceiling(10), Duration::from_millis(50));
-        assert!(
-            (poll_scale(&Env::from_pairs([(POLL_SCALE_VAR, "abc")])) - 1.0).abs() < f64::EPSILON
-        );
-        assert!((poll_scale(&Env::from_pairs([(POLL_SCALE_VAR, "0")])) - 1.0).abs() < f64::EPSILON);
-        assert!((poll_scale(&Env::from_pairs::<&str, &str>([])) - 1.0).abs() < f64::EPSILON);
+        assert!(same(
+            poll_scale(&Env::from_pairs([(POLL_SCALE_VAR, "abc")]), LOCAL),
+            1.0
+        ));
+        assert!(same(
+            poll_scale(&Env::from_pairs([(POLL_SCALE_VAR, "0")]), LOCAL),
+            1.0
+        ));
+        assert!(same(
+            poll_scale(&Env::from_pairs([(POLL_SCALE_VAR, "1.5")]), LOCAL),
+            1.0
+        ));
+        assert!(same(
+            poll_scale(&Env::from_pairs::<&str, &str>([]), LOCAL),
+            1.0
+        ));
         assert_eq!(
             scaled(Duration::from_secs(5), 0.01),
             Duration::from_millis(50)
         );
+    }
+
+    #[test]
+    fn scale_is_honoured_only_for_loopback_endpoints() {
+        let env = Env::from_pairs([(POLL_SCALE_VAR, "0.01")]);
+        for local in [
+            "http://127.0.0.1:4567",
+            "http://127.0.0.1",
+            "https://127.1.2.3:443/",
+            "http://[::1]:8080",
+            "http://localhost:9000",
+            "https://LOCALHOST",
+        ] {
+            assert!(same(poll_scale(&env, local), 0.01), "{local}");
+        }
+        for remote in [
+            "https://oidc.eu-west-1.amazonaws.com",
+            "https://portal.sso.us-east-1.amazonaws.com",
+            "http://10.0.0.1:4567",
+            "http://128.0.0.1",
+            "http://127.0.0.1.nip.io",
+            "http://localhost.example.com",
+            "http://[::2]",
+            "ftp://127.0.0.1",
+            "not a url",
+            "",
+        ] {
+            assert!(same(poll_scale(&env, remote), 1.0), "{remote}");
+        }
+        let b = Backoff::from_env(&env, "https://portal.sso.eu-west-1.amazonaws.com");
+        assert_eq!(b.ceiling(0), Duration::from_millis(100));
     }
 }
