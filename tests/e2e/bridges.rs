@@ -771,6 +771,7 @@ fn serve_answers_a_failing_source_in_one_line_and_keeps_serving() {
             count: 1,
             code: Some("AccessDenied".to_owned()),
             message: Some("not authorized to assume Dev\nsecond line".to_owned()),
+            retry_after_ms: None,
         });
         let before = fake.count(Op::AssumeRole);
         let (status, body) = get();
