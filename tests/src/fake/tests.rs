@@ -1004,10 +1004,11 @@ fn portal_get(fake: &FakeAws, path: &str, token: &str) -> (u16, BTreeMap<String,
 
 #[tokio::test]
 async fn device_polls_sooner_than_the_interval_plus_slow_downs_get_slow_down() {
-    // 1 s intervals at 1 %: 10 ms, and 5 s more (50 ms) for every slow_down given.
+    // 1 s intervals at 20 %: 200 ms, and 5 s more (1 s) for every slow_down given. Wide
+    // enough that a loaded machine's slow request still counts as "at once".
     let fake = FakeAws::start(FakeConfig {
         device: DeviceScript {
-            interval_scale: 0.01,
+            interval_scale: 0.2,
             ..DeviceScript::default()
         },
         ..FakeConfig::default()
@@ -1048,17 +1049,17 @@ async fn device_polls_sooner_than_the_interval_plus_slow_downs_get_slow_down() {
     let err = create_token_error(poll().await.unwrap_err());
     assert!(err.is_slow_down_exception(), "{err:?}");
     assert_eq!(fake.counters()[POLLED_TOO_FAST], 1);
-    // The old interval is no longer enough: 10 ms + 50 ms are due now.
-    sleep(30).await;
+    // The old interval is no longer enough: 200 ms + 1 s are due now.
+    sleep(600).await;
     let err = create_token_error(poll().await.unwrap_err());
     assert!(err.is_slow_down_exception(), "{err:?}");
-    // After two slow_downs, 110 ms.
-    sleep(120).await;
+    // After two slow_downs, 2.2 s.
+    sleep(2600).await;
     let err = create_token_error(poll().await.unwrap_err());
     assert!(err.is_authorization_pending_exception(), "{err:?}");
     assert_eq!(fake.counters()[POLLED_TOO_FAST], 2);
     fake.approve_all();
-    sleep(120).await;
+    sleep(2600).await;
     poll().await.unwrap();
 }
 
