@@ -770,7 +770,9 @@ fn saml_password_307_to_plain_http_is_refused_and_never_sent() {
     let trusting_it = ["--trusted-origin", h.r.as_str()];
     for more in [&[][..], &trusting_it[..]] {
         let sb = hostile_sandbox(backend, &h, "to-http", &fake, more);
-        let line = assert_one_line_error(&login_with_password(&sb, hostile::PASSWORD, &[]));
+        let out = login_with_password(&sb, hostile::PASSWORD, &[]);
+        assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+        let line = assert_one_line_error(&out);
         assert!(
             line.contains(&format!(
                 "the IdP answered the login with a 307 redirect that would send your password again, from https to plain http at {}",
@@ -795,7 +797,9 @@ fn saml_password_307_or_308_to_another_https_origin_is_refused_and_never_sent() 
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     for (route, status) in [("to-https", 307), ("to-https-308", 308)] {
         let sb = hostile_sandbox(backend, &h, route, &fake, &[]);
-        let line = assert_one_line_error(&login_with_password(&sb, hostile::PASSWORD, &[]));
+        let out = login_with_password(&sb, hostile::PASSWORD, &[]);
+        assert!(h.seen_by(&h.b).is_empty(), "{:?}", h.seen_by(&h.b));
+        let line = assert_one_line_error(&out);
         assert!(
             line.contains(&format!(
                 "the IdP answered the login with a {status} redirect that would send your password again, to {}, which is not the origin of keyfob_saml_url; if you trust it, add it to keyfob_saml_trusted_origins of profile corp",
@@ -923,7 +927,9 @@ fn saml_silent_relogin_refuses_the_hostile_307_like_login_does() {
         "the IdP answered the login with a 307 redirect that would send your password again, from https to plain http at {}",
         h.r
     );
-    let line = assert_one_line_error(&sb.run(&["credential-process", "--profile", PROFILE]));
+    let out = sb.run(&["credential-process", "--profile", PROFILE]);
+    assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+    let line = assert_one_line_error(&out);
     assert!(line.contains(&refusal), "{line}");
     assert!(!line.contains(hostile::PASSWORD), "{line}");
     // `keyfob login` with the stored password meets the same refusal.
