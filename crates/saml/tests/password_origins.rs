@@ -63,7 +63,7 @@ async fn a_307_or_308_of_the_password_to_another_origin_is_refused_and_never_sen
 #[tokio::test]
 async fn a_307_to_a_trusted_origin_resends_the_password_there() {
     let (idp, rec) = setup().await;
-    let r = login_at(&format!("{idp}/r307/start"), &[rec.url.clone()])
+    let r = login_at(&format!("{idp}/r307/start"), std::slice::from_ref(&rec.url))
         .await
         .unwrap();
     assert_eq!(r.base64.expose(), saml_response_b64());
@@ -120,9 +120,12 @@ async fn a_login_form_posting_to_another_origin_is_refused_unless_trusted() {
 #[tokio::test]
 async fn a_get_login_form_is_refused_even_to_a_trusted_origin() {
     let (idp, rec) = setup().await;
-    let err = login_at(&format!("{idp}/getform/start"), &[rec.url.clone()])
-        .await
-        .unwrap_err();
+    let err = login_at(
+        &format!("{idp}/getform/start"),
+        std::slice::from_ref(&rec.url),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, IdpError::PasswordInUrl { .. }), "{err}");
     assert!(rec.requests().is_empty(), "{:?}", rec.requests());
 }
