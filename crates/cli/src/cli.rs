@@ -199,6 +199,11 @@ pub(crate) struct ConfigureSamlArgs {
     /// The profile's region.
     #[arg(long)]
     pub(crate) region: Option<String>,
+    /// Another origin (https://… plus the port when it is not 443) that may receive the IdP
+    /// password, besides the --url's; repeat for several. keyfob refuses to send the password
+    /// anywhere else. Written as keyfob_saml_trusted_origins.
+    #[arg(long = "trusted-origin", value_name = "ORIGIN")]
+    pub(crate) trusted_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

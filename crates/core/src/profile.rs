@@ -293,6 +293,9 @@ pub enum Plan {
         principal_arn: Option<String>,
         /// Requested session length.
         duration_seconds: Option<i32>,
+        /// Origins besides the IdP URL's that may receive the password
+        /// (`keyfob_saml_trusted_origins`, space-separated; checked by the SAML crate).
+        trusted_origins: Vec<String>,
     },
     /// An IAM user's keys kept in the keychain by `keyfob add`, with optional MFA.
     IamUser {
@@ -383,6 +386,10 @@ impl Profile<'_> {
                 role_arn: self.get("keyfob_saml_role_arn").map(str::to_owned),
                 principal_arn: self.get("keyfob_saml_principal_arn").map(str::to_owned),
                 duration_seconds: duration()?,
+                trusted_origins: self
+                    .get("keyfob_saml_trusted_origins")
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
             });
         }
         Ok(Plan::IamUser {
@@ -416,6 +423,7 @@ mod tests {
              [profile a]\nkeyfob_sso_session = acme\nkeyfob_sso_account_id = 111122223333\nkeyfob_sso_role_name = Admin\n\
              [profile b]\nsso_session = acme\nsso_account_id = 1\n\
              [profile c]\nkeyfob_saml_url = https://idp/x\nkeyfob_saml_username = alice\nduration_seconds = 3600\n\
+             keyfob_saml_trusted_origins = https://a.example  https://b.example:8443\n\
              [profile d]\nmfa_serial = arn:aws:iam::1:mfa/u\n",
             "[e]\naws_access_key_id = A\n",
         )
@@ -441,8 +449,9 @@ mod tests {
             p.profile("c").unwrap().plan().unwrap(),
             Plan::Saml {
                 duration_seconds: Some(3600),
+                ref trusted_origins,
                 ..
-            }
+            } if trusted_origins == &["https://a.example", "https://b.example:8443"]
         ));
         assert!(matches!(
             p.profile("d").unwrap().plan().unwrap(),

@@ -4,6 +4,7 @@
 //! - [`assertion`] reads a SAML 2.0 response (pure, hardened, fuzzable).
 //! - [`form`] reads IdP pages: login form, one-time-code form, auto-submit hop, SAML response.
 //! - [`idp`] walks the IdP-initiated login over HTTP with a per-login cookie jar.
+//! - [`origins`] decides where the password, and the login, may go.
 //! - [`sts`] calls AssumeRoleWithSAML and chooses the role.
 //! - [`SamlSource`] puts them together as a [`CredentialSource`] for silent refresh, and
 //!   [`SamlSource::login`] for an interactive login (one-time code, role picker).
@@ -12,11 +13,13 @@
 pub mod assertion;
 pub mod form;
 pub mod idp;
+pub mod origins;
 pub mod partition;
 pub mod sts;
 
 pub use assertion::{Assertion, AssertionError, RolePair};
 pub use idp::{IdpClient, IdpError, IdpOptions, MfaProvider, SamlResponse};
+pub use origins::PasswordOrigins;
 pub use partition::Partition;
 pub use sts::{StsError, choose_role, choose_role_via};
 
@@ -141,6 +144,7 @@ pub struct SamlSource {
     role_pinned: bool,
     principal_arn: Option<String>,
     duration_seconds: Option<i32>,
+    trusted_origins: Vec<String>,
     region: Option<String>,
     sts_endpoint: Option<String>,
     use_profile_config: bool,
@@ -158,6 +162,7 @@ impl fmt::Debug for SamlSource {
             .field("role_arn", &self.role_arn)
             .field("principal_arn", &self.principal_arn)
             .field("duration_seconds", &self.duration_seconds)
+            .field("trusted_origins", &self.trusted_origins)
             .field("region", &self.region)
             .field("sts_endpoint", &self.sts_endpoint)
             .finish_non_exhaustive()
@@ -175,6 +180,7 @@ impl SamlSource {
             role_arn,
             principal_arn,
             duration_seconds,
+            trusted_origins,
         } = plan
         else {
             return None;
@@ -188,6 +194,7 @@ impl SamlSource {
             role_pinned: role_arn.is_some(),
             principal_arn: principal_arn.clone(),
             duration_seconds: *duration_seconds,
+            trusted_origins: trusted_origins.clone(),
             region: None,
             sts_endpoint: None,
             use_profile_config: true,
@@ -248,6 +255,25 @@ impl SamlSource {
         self
     }
 
+    /// Checks the profile's IdP settings (`keyfob_saml_url`, `keyfob_saml_trusted_origins`)
+    /// without a request, so that a bad one is reported before the password is asked for.
+    pub fn check_plan(profile: &str, plan: &Plan) -> Result<(), SamlError> {
+        let Plan::Saml {
+            url,
+            trusted_origins,
+            ..
+        } = plan
+        else {
+            return Ok(());
+        };
+        let start = Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| IdpError::BadUrl(url.clone()))?;
+        PasswordOrigins::new(&start, trusted_origins, Some(profile))?;
+        Ok(())
+    }
+
     /// Signs in, picks the role and calls STS. `mfa` answers a one-time-code page and `picker`
     /// chooses among several roles when the profile names none; without them those cases fail
     /// with errors whose [`SamlError::needs_user`] is true.
@@ -256,7 +282,11 @@ impl SamlSource {
         mfa: Option<&dyn MfaProvider>,
         picker: Option<&dyn RolePicker>,
     ) -> Result<Login, SamlError> {
+        // The one way to the IdP, for `keyfob login` and the silent re-login alike: the
+        // password origins are checked here, before any request.
         let response = IdpClient::new(self.idp.clone())
+            .with_trusted_origins(&self.trusted_origins)
+            .for_profile(&self.profile)
             .login(&self.url, &self.username, &self.password, mfa)
             .await?;
         let assertion = assertion::parse_response(response.base64.expose(), self.clock.now())?;
@@ -391,6 +421,7 @@ mod tests {
             role_arn: None,
             principal_arn: None,
             duration_seconds: None,
+            trusted_origins: Vec::new(),
         };
         let s = SamlSource::from_plan("p", &plan, Secret::new("hunter2")).unwrap();
         let text = format!("{s:?}");

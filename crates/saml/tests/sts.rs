@@ -194,6 +194,7 @@ fn plan(idp: &str, role_arn: Option<&str>, duration: Option<i32>) -> Plan {
         role_arn: role_arn.map(str::to_owned),
         principal_arn: None,
         duration_seconds: duration,
+        trusted_origins: Vec::new(),
     }
 }
 

@@ -54,6 +54,14 @@ fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
 fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
     validate_name(NameKind::Profile, &a.profile)?;
     check_url(&a.url, "--url")?;
+    let mut trusted = Vec::new();
+    for entry in &a.trusted_origins {
+        let origin = keyfob_saml::origins::parse_origin(entry).map_err(|reason| {
+            anyhow::anyhow!("--trusted-origin {entry:?} {reason}; nothing was written")
+        })?;
+        trusted.push(origin.ascii_serialization());
+    }
+    let trusted = trusted.join(" ");
     let path = app.config_path();
     let cp = app.credential_process_line(&a.profile);
     let duration = a.duration_seconds.map(|d| d.to_string());
@@ -72,6 +80,9 @@ fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = &a.region {
         entries.push(("region", r));
+    }
+    if !trusted.is_empty() {
+        entries.push((keyfob_saml::origins::TRUSTED_ORIGINS_KEY, &trusted));
     }
     entries.push(("credential_process", &cp));
     edit_file(&path, |doc| {

@@ -176,6 +176,8 @@ fn saml_login(
         return Ok(ExitCode::SUCCESS);
     }
 
+    // A bad keyfob_saml_trusted_origins is reported before the password is asked for.
+    keyfob_saml::SamlSource::check_plan(name, plan)?;
     let stored = store.get(&pw_key)?.map(Secret::new);
     let had_stored = stored.is_some();
     let password = match stored {
@@ -255,6 +257,8 @@ fn login_error(
             format!("keyfob login --profile {name} --role-arn ARN"),
         ),
         _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
+        // The refusal names the origin and the key that would allow it: nothing to add.
+        (SamlError::Idp(idp), _) if idp.is_refusal() => anyhow::anyhow!(e.to_string()),
         _ => hinted(
             e.to_string(),
             format!("keyfob login --profile {name} -vv for details"),
