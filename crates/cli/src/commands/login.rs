@@ -384,6 +384,7 @@ fn saml_fingerprint(plan: &Plan, role_override: Option<&str>) -> anyhow::Result<
         role_arn,
         principal_arn,
         duration_seconds,
+        ..
     } = plan
     else {
         anyhow::bail!("not a SAML profile");

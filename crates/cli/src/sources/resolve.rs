@@ -100,6 +100,7 @@ pub(crate) fn credentials(
             ref role_arn,
             ref principal_arn,
             duration_seconds,
+            ..
         } => {
             // The refresh re-authenticates with the stored password and never prompts.
             let login = format!("keyfob login --profile {name}");
