@@ -22,6 +22,16 @@ struct Row {
 struct Expiring {
     #[serde(alias = "expiration", alias = "expires_at")]
     expiration: Option<DateTime<Utc>>,
+    /// Cached credentials sit inside an entry with their fingerprint.
+    #[serde(default)]
+    credentials: Option<Box<Expiring>>,
+}
+
+impl Expiring {
+    fn at(&self) -> Option<DateTime<Utc>> {
+        self.expiration
+            .or_else(|| self.credentials.as_ref().and_then(|c| c.at()))
+    }
 }
 
 pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
@@ -42,7 +52,7 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         let expiration = store
             .get(&key)?
             .and_then(|v| serde_json::from_str::<Expiring>(&v).ok())
-            .and_then(|e| e.expiration);
+            .and_then(|e| e.at());
         let state = match expiration {
             Some(e) if e <= now => "expired",
             Some(_) => "valid",
