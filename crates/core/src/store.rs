@@ -1,9 +1,15 @@
 //! The session store: every secret keyfob keeps (SSO tokens, client registrations, SAML
 //! passwords, STS credentials, IAM user keys) lives in the OS keychain under one service name.
 //!
-//! On Linux the Secret Service is used when a session bus answers, else the kernel keyring
-//! (keyutils); `KEYFOB_KEYRING=secret-service|keyutils` chooses. There is no in-memory or
-//! file fallback: a machine without a usable keychain gets an error that says how to get one.
+//! On Linux `KEYFOB_KEYRING=secret-service|keyutils` chooses. Unset, the Secret Service is used
+//! when one answers on the session bus, else the kernel keyring (keyutils): no bus address, a
+//! dead bus, or a bus with no Secret Service on it. A Secret Service that answers but is locked
+//! is not a reason to fall back: secrets would be split over two keychains (the next, unlocked
+//! session would not find them, `logout` would not reach them) and land outside the keychain
+//! the user's desktop shows. Its prompt asks the user to unlock it; when it cannot (headless, or
+//! dismissed), every call fails with [`StoreError::Locked`], which names both ways out. There
+//! is no in-memory or file fallback: a machine without a usable keychain gets an error that
+//! says how to get one.
 
 use crate::env::Env;
 use crate::lock::FileLock;
@@ -204,7 +210,7 @@ impl Keychain {
             }
             keyring_core::Error::NoStorageAccess(inner) => StoreError::Locked {
                 backend: self.backend,
-                reason: inner.to_string(),
+                reason: locked_reason(&inner.to_string()),
             },
             other => StoreError::Backend {
                 backend: self.backend,
@@ -304,6 +310,11 @@ impl SessionStore for Keychain {
     }
 }
 
+/// The automatic choice (see the module docs). Opening the Secret Service store connects to the
+/// bus and opens a session with the `org.freedesktop.secrets` service, so it fails at once when
+/// there is no bus, the bus is dead or nothing serves (or can be activated as) a Secret Service
+/// on it: those fall back to keyutils. It does not look at collections, so a locked one is
+/// chosen, and its first read or write reports [`StoreError::Locked`].
 #[cfg(target_os = "linux")]
 fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
     let choice = env.get_non_empty("KEYFOB_KEYRING");
@@ -316,12 +327,29 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
                 match open_secret_service() {
                     Ok(pair) => return Ok(pair),
                     Err(e) => {
-                        tracing::debug!(error = %e, "Secret Service unavailable; using keyutils");
+                        tracing::debug!(error = %e, "no Secret Service on the session bus; using keyutils");
                     }
                 }
+            } else {
+                tracing::debug!("no DBUS_SESSION_BUS_ADDRESS; using keyutils");
             }
             open_keyutils()
         }
+    }
+}
+
+/// Why a keychain refused access, in the user's words rather than the D-Bus library's.
+fn locked_reason(said: &str) -> String {
+    let said = said.strip_prefix("Secret Service: ").unwrap_or(said);
+    if said.contains("prompt was dismissed") {
+        // Headless, the prompt cannot be shown at all; on a desktop the user closed it.
+        "its unlock prompt was dismissed or could not be shown".to_owned()
+    } else if said.contains("no result found") {
+        // gnome-keyring started without --unlock: its default (login) collection does not
+        // exist until someone types a password into a prompt.
+        "it has no unlocked default keyring".to_owned()
+    } else {
+        said.to_owned()
     }
 }
 

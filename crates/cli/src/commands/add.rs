@@ -33,9 +33,14 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
         ));
     };
 
+    let cp_line = if write_config {
+        app.credential_process_line(name)?
+    } else {
+        String::new()
+    };
+
     let (akid, secret) = read_keys(args)?;
     validate(&akid, &secret)?;
-    let cp_line = app.credential_process_line(name);
     let write_config = write_config
         && (args.yes
             || crate::prompt::confirm(&format!(

@@ -52,7 +52,7 @@ fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
 fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
     check_url(&a.url, "--url")?;
     let path = app.config_path();
-    let cp = app.credential_process_line(&a.profile);
+    let cp = app.credential_process_line(&a.profile)?;
     let duration = a.duration_seconds.map(|d| d.to_string());
     let mut entries: Vec<(&str, &str)> = vec![
         ("keyfob_saml_url", a.url.as_str()),
