@@ -336,7 +336,10 @@ impl Sandbox {
             .open(&log)
             .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
         if let Err(e) = written {
-            panic!("cannot append to KEYFOB_TEST_BACKEND_LOG {log:?}: {e}");
+            panic!(
+                "cannot append to KEYFOB_TEST_BACKEND_LOG {}: {e}",
+                log.display()
+            );
         }
     }
 }
