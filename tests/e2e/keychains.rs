@@ -514,3 +514,37 @@ fn keyfob_command_is_one_program_or_a_one_line_refusal_that_changes_nothing() {
         sb.read_config()
     );
 }
+
+#[test]
+fn populate_writes_keyfob_command_quoted_and_both_sdks_run_it() {
+    use crate::sso_support::*;
+    use keyfob_tests::fake::{FakeAws, FakeConfig};
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).expect("start the fake IAM Identity Center");
+    let mut sb = sso_sandbox(backend, &fake);
+    let (wrapper, log) = wrapper(&sb);
+    sb.set_env("KEYFOB_COMMAND", wrapper.to_str().unwrap());
+    login(&sb, &[]);
+    assert_success(&populate(&sb, &[]));
+    let config = sb.read_config();
+    assert!(
+        config.contains(&format!(
+            "credential_process = '{}' credential-process --profile acct-0001.Admin\n",
+            wrapper.display()
+        )),
+        "{config}"
+    );
+    // aws-config runs the line with `sh -c`, botocore splits it with shlex: both reach keyfob
+    // through the wrapper.
+    assert_eq!(
+        aws_config_arn(&sb, "acct-0001.Admin"),
+        assumed_role_arn("111100000001", "Admin")
+    );
+    assert_eq!(calls(&log), 1, "aws-config ran the wrapper");
+    if let Some(arn) = botocore_arn(&sb, "acct-0002.ReadOnly") {
+        assert_eq!(arn, assumed_role_arn("111100000002", "ReadOnly"));
+        assert_eq!(calls(&log), 2, "botocore ran the wrapper");
+    }
+}

@@ -13,6 +13,10 @@
 //! So a word is quoted for the platform whose SDKs will read the line ([`Style::native`]), and
 //! only when it needs it: `keyfob credential-process --profile dev` stays as readable as a
 //! hand-written line.
+//!
+//! One thing no quoting can do on Windows: cmd expands `%NAME%` even inside double quotes, so
+//! a path holding two `%` around the name of a defined environment variable reaches the
+//! program expanded when an SDK runs the line through cmd (botocore does not use cmd).
 
 use std::borrow::Cow;
 
