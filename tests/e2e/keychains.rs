@@ -1,6 +1,6 @@
 //! Issue 12: which keychain keyfob picks when `KEYFOB_KEYRING` is unset (a Secret Service that
-//! answers, no bus, a dead bus, a bus without a Secret Service, a locked or never unlocked
-//! Secret Service), and how it names itself in
+//! answers, no bus, a dead bus, a bus without a Secret Service, a hung, locked or never
+//! unlocked Secret Service), and how it names itself in
 //! `credential_process` lines (`KEYFOB_COMMAND`, quoting checked against botocore's splitters).
 
 use crate::support::*;
@@ -53,12 +53,22 @@ impl PrivateBus {
         }
     }
 
+    /// Sends the script a command and checks its one-line answer.
+    fn ask(&mut self, command: &str, answer: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{command}").expect("write a command");
+        let mut got = String::new();
+        self.stdout.read_line(&mut got).expect("read the answer");
+        assert_eq!(got.trim(), answer, "{command}");
+    }
+
     /// Locks the login collection, as a screen lock does.
     fn lock(&mut self) {
-        writeln!(self.stdin.as_mut().unwrap(), "lock").expect("ask to lock");
-        let mut answer = String::new();
-        self.stdout.read_line(&mut answer).expect("read the answer");
-        assert_eq!(answer.trim(), "locked");
+        self.ask("lock", "locked");
+    }
+
+    /// Stops gnome-keyring (SIGSTOP): it keeps its name on the bus and answers nothing.
+    fn hang(&mut self) {
+        self.ask("stop", "stopped");
     }
 }
 
@@ -202,6 +212,32 @@ fn default_choice_with_a_bus_but_no_secret_service_uses_the_kernel_keyring() {
     let out = sb.run(&["credential-process", "--profile", "base"]);
     assert_success(&out);
     assert!(stdout(&out).contains(SECRET));
+}
+
+#[test]
+fn default_choice_with_a_secret_service_that_does_not_answer_is_one_line_and_never_falls_back() {
+    if !both_backends() {
+        return;
+    }
+    // A hung gnome-keyring: it owns org.freedesktop.secrets, so a Secret Service is there and
+    // holds the user's secrets; keyfob must not take its silence for "no Secret Service".
+    let mut bus = PrivateBus::start("unlocked");
+    let mut sb = Sandbox::default_choice(Backend::SecretService);
+    sb.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    bus.hang();
+    let start = std::time::Instant::now();
+    let out = sb.run_with_stdin(
+        &["add", "base", "--from-stdin", "--yes"],
+        &format!("{AKID}\n{SECRET}\n"),
+    );
+    // Each call waits 2 s for its reply, and is tried 5 times: bounded, well inside the minute
+    // some SDKs give a credential process.
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("the Secret Service did not answer"), "{line}");
+    assert!(line.contains("KEYFOB_KEYRING=keyutils"), "{line}");
+    assert_eq!(sb.read_config(), "");
+    assert!(sb.stored_keys_in(Backend::Keyutils).is_empty());
 }
 
 /// What a locked Secret Service must answer: one line naming how to unlock it or how to pick

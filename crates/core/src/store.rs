@@ -7,9 +7,10 @@
 //! is not a reason to fall back: secrets would be split over two keychains (the next, unlocked
 //! session would not find them, `logout` would not reach them) and land outside the keychain
 //! the user's desktop shows. Its prompt asks the user to unlock it; when it cannot (headless, or
-//! dismissed), every call fails with [`StoreError::Locked`], which names both ways out. There
-//! is no in-memory or file fallback: a machine without a usable keychain gets an error that
-//! says how to get one.
+//! dismissed), every call fails with [`StoreError::Locked`], which names both ways out. The
+//! same for one that holds the bus name but does not answer (a hung daemon): an error after a
+//! bounded wait, not a fallback. There is no in-memory or file fallback: a machine without a
+//! usable keychain gets an error that says how to get one.
 
 use crate::env::Env;
 use crate::lock::FileLock;
@@ -220,8 +221,30 @@ impl Keychain {
         }
     }
 
+    /// Runs one keychain call, again when a busy Secret Service did not answer in time.
+    fn call<T>(
+        &self,
+        f: impl Fn() -> Result<T, keyring_core::Error>,
+    ) -> Result<T, keyring_core::Error> {
+        let mut tries = 1;
+        loop {
+            match f() {
+                Err(e)
+                    if self.backend == Backend::SecretService
+                        && no_reply(&e)
+                        && tries < SECRET_SERVICE_TRIES =>
+                {
+                    tracing::debug!(tries, "the Secret Service did not answer in time; again");
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn raw_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        match self.entry(key)?.get_password() {
+        let entry = self.entry(key)?;
+        match self.call(|| entry.get_password()) {
             Ok(v) => Ok(Some(v)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(self.map_err(key, e)),
@@ -229,8 +252,8 @@ impl Keychain {
     }
 
     fn raw_put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.entry(key)?
-            .set_password(value)
+        let entry = self.entry(key)?;
+        self.call(|| entry.set_password(value))
             .map_err(|e| self.map_err(key, e))?;
         // keyutils on some machines accepts the write into a session keyring that then drops
         // it; find out now rather than at the next credential request.
@@ -244,7 +267,8 @@ impl Keychain {
     }
 
     fn raw_delete(&self, key: &str) -> Result<bool, StoreError> {
-        match self.entry(key)?.delete_credential() {
+        let entry = self.entry(key)?;
+        match self.call(|| entry.delete_credential()) {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
             Err(e) => Err(self.map_err(key, e)),
@@ -324,8 +348,10 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
         Some(other) => Err(StoreError::UnknownBackend(other.to_owned())),
         None => {
             if env.get_non_empty("DBUS_SESSION_BUS_ADDRESS").is_some() {
-                match open_secret_service() {
-                    Ok(pair) => return Ok(pair),
+                match open_secret_service_store() {
+                    Ok(store) => return Ok((store, Backend::SecretService)),
+                    // It is there, only slow: falling back would split the secrets.
+                    Err(e) if no_reply(&e) => return Err(secret_service_unavailable(&e)),
                     Err(e) => {
                         tracing::debug!(error = %e, "no Secret Service on the session bus; using keyutils");
                     }
@@ -353,12 +379,52 @@ fn locked_reason(said: &str) -> String {
     }
 }
 
+/// dbus-secret-service gives every D-Bus call a fixed 2 s reply timeout. A healthy gnome-keyring
+/// can take longer when fifty SDK processes open sessions at once on a busy machine, so a call
+/// that got no reply is made again, this many times in all (at most ~10 s a call: bounded).
+const SECRET_SERVICE_TRIES: u32 = 5;
+
+/// Whether a Secret Service call timed out waiting for its reply (D-Bus `NoReply`).
+fn no_reply(e: &keyring_core::Error) -> bool {
+    matches!(e, keyring_core::Error::PlatformFailure(inner)
+        if inner.to_string().contains("Did not receive a reply"))
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn secret_service_unavailable(e: &keyring_core::Error) -> StoreError {
+    StoreError::Unavailable {
+        reason: if no_reply(e) {
+            format!("the Secret Service did not answer ({SECRET_SERVICE_TRIES} tries of 2 s)")
+        } else {
+            format!("Secret Service: {e}")
+        },
+    }
+}
+
+/// Connects to the Secret Service and opens a session with it (no collection is touched).
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn open_secret_service_store() -> Result<Arc<CredentialStore>, keyring_core::Error> {
+    let mut tries = 1;
+    loop {
+        match dbus_secret_service_keyring_store::Store::new() {
+            Err(e) if no_reply(&e) && tries < SECRET_SERVICE_TRIES => {
+                tracing::debug!(tries, "the Secret Service did not answer in time; again");
+                tries += 1;
+            }
+            other => return other.map(|store| store as Arc<CredentialStore>),
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn open_secret_service() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
-    let store =
-        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
-            reason: format!("Secret Service: {e}"),
-        })?;
+    let store = open_secret_service_store().map_err(|e| secret_service_unavailable(&e))?;
     Ok((store, Backend::SecretService))
 }
 
@@ -387,10 +453,7 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
     {
         return Err(StoreError::UnknownBackend(other));
     }
-    let store =
-        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
-            reason: format!("Secret Service: {e}"),
-        })?;
+    let store = open_secret_service_store().map_err(|e| secret_service_unavailable(&e))?;
     Ok((store, Backend::SecretService))
 }
 
