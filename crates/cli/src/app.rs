@@ -140,6 +140,14 @@ impl App {
     }
 }
 
+/// `word` as one word of a POSIX shell line, such as the `export …` lines `serve` prints for
+/// `eval`.
+// Used by `serve --token-file` (on main); allowed until both meet.
+#[allow(dead_code)]
+pub(crate) fn quote(word: &str) -> String {
+    credential_process_line::quote(word, Style::Posix)
+}
+
 /// The profile or a clear error naming the file that was read.
 pub(crate) fn require_profile<'a>(
     profiles: &'a Profiles,
