@@ -5,6 +5,7 @@
 
 mod bridges;
 mod foundation;
+mod keychains;
 mod mfa;
 mod saml;
 mod sso;

@@ -304,11 +304,8 @@ fn login_profile(sb: &Sandbox, profile: &str) {
 // ---------------------------------------------------------------------------------------------
 // refresh
 
-#[test]
-fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token);
+fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.expire_all();
@@ -333,11 +330,8 @@ fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
     assert_eq!(fake.count_grant(Grant::RefreshToken), 2);
 }
 
-#[test]
-fn a_token_inside_the_refresh_window_is_refreshed_before_use() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_token_inside_the_refresh_window_is_refreshed_before_use);
+fn a_token_inside_the_refresh_window_is_refreshed_before_use(backend: Backend) {
     // Ten-minute tokens: inside the 15-minute window as soon as they are issued.
     let fake = start(FakeConfig {
         token_lifetime_secs: 600,
@@ -401,11 +395,8 @@ fn when_refresh_is_impossible_credential_process_names_the_login_command() {
 // ---------------------------------------------------------------------------------------------
 // credential-process
 
-#[test]
-fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due);
+fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.reset();
@@ -909,11 +900,8 @@ fn native_style_with_write_sso_cache_mirrors_the_token_in_the_aws_cli_format() {
     assert_eq!(mode(&path), 0o600);
 }
 
-#[test]
-fn botocore_and_aws_config_resolve_process_style_profiles() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(botocore_and_aws_config_resolve_process_style_profiles);
+fn botocore_and_aws_config_resolve_process_style_profiles(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     assert_eq!(
@@ -1020,11 +1008,8 @@ fn botocore_refreshes_a_mirrored_token_keyfob_wrote() {
 // ---------------------------------------------------------------------------------------------
 // logout
 
-#[test]
-fn logout_ends_the_session_and_forgets_tokens_and_the_mirror() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(logout_ends_the_session_and_forgets_tokens_and_the_mirror);
+fn logout_ends_the_session_and_forgets_tokens_and_the_mirror(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = sso_sandbox(backend, &fake);
     login(&sb, &["--write-sso-cache"]);

@@ -6,6 +6,7 @@
 //! crates and plug in through [`source::CredentialSource`].
 #![deny(missing_docs)]
 
+pub mod credential_process_line;
 pub mod credentials;
 pub mod editor;
 pub mod env;

@@ -38,7 +38,11 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
 
     let (akid, secret) = read_keys(args)?;
     validate(&akid, &secret)?;
-    let cp_line = app.credential_process_line(name);
+    let cp_line = if write_config {
+        app.credential_process_line(name)?
+    } else {
+        String::new()
+    };
     let write_config = write_config
         && (args.yes
             || crate::prompt::confirm(&format!(

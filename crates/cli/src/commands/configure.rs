@@ -63,7 +63,7 @@ fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
     }
     let trusted = trusted.join(" ");
     let path = app.config_path();
-    let cp = app.credential_process_line(&a.profile);
+    let cp = app.credential_process_line(&a.profile)?;
     let duration = a.duration_seconds.map(|d| d.to_string());
     let mut entries: Vec<(&str, &str)> = vec![
         ("keyfob_saml_url", a.url.as_str()),

@@ -27,7 +27,7 @@ pub(crate) fn run(app: &App, args: &PopulateArgs) -> anyhow::Result<ExitCode> {
         template: args.name_template.clone(),
         lowercase: args.lower,
         style,
-        keyfob_command: app.self_command(),
+        keyfob_command: app.self_command()?,
     };
     // Check the template before any network call.
     plan(&[], &opts)?;

@@ -15,6 +15,7 @@ use crate::output::hinted;
 use crate::sources::resolve::{self, Interaction, from_sts, sdk_error_line};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use keyfob_core::credential_process_line::{Style, Target, keyfob_invocation};
 use keyfob_core::profile::{Plan, Profile, Profiles, select_profile};
 use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Credentials, Secret};
@@ -409,113 +410,19 @@ fn static_keys(profile: &Profile<'_>) -> Result<Base, ChainError> {
 // ---------------------------------------------------------------------------------------------
 // Which profiles keyfob serves
 
-/// The profile a `keyfob credential-process` line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `--profile NAME`.
-    Named(String),
-    /// No `--profile`: keyfob picks AWS_PROFILE, AWS_DEFAULT_PROFILE or default, as on any run.
-    Selected,
-}
-
-/// If `command` (a `credential_process` line) runs keyfob's credential-process, the profile it
-/// asks for.
-pub(crate) fn keyfob_invocation(command: &str, me: Option<&std::path::Path>) -> Option<Target> {
-    let words = split_words(command)?;
-    let (program, args) = words.split_first()?;
-    let path = std::path::Path::new(program);
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let is_me = me.is_some_and(|me| std::fs::canonicalize(path).is_ok_and(|p| p == me));
-    if stem != "keyfob" && !is_me {
-        return None;
-    }
-    let sub = args.iter().position(|a| a == "credential-process")?;
-    let mut rest = args[sub + 1..].iter();
-    while let Some(arg) = rest.next() {
-        if arg == "--profile" || arg == "-p" {
-            return Some(
-                rest.next()
-                    .map_or(Target::Selected, |v| Target::Named(v.clone())),
-            );
-        }
-        if let Some(v) = arg.strip_prefix("--profile=") {
-            return Some(Target::Named(v.to_owned()));
-        }
-        if let Some(v) = arg
-            .strip_prefix("-p")
-            .filter(|v| !v.is_empty() && !arg.starts_with("--"))
-        {
-            return Some(Target::Named(v.to_owned()));
-        }
-    }
-    Some(Target::Selected)
-}
-
-/// Splits a command line into words as a POSIX shell would for plain words and quotes (the
-/// SDKs run `credential_process` through `sh -c` or split it with shlex); `None` when quotes
-/// are unbalanced.
-fn split_words(line: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => word.push(c),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => word.push(chars.next()?),
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                word.push(chars.next()?);
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Some(words)
-}
-
 /// Whether keyfob serves `profile` itself, and as which profile: its credential_process runs
 /// keyfob; it has keyfob's SSO or SAML keys; it is a native SSO profile whose session keyfob
 /// holds a token for; or keyfob holds its IAM user keys.
 pub(crate) fn served_by_keyfob(app: &App, profile: &Profile<'_>) -> Option<String> {
     let name = profile.name();
     if let Some(command) = profile.get("credential_process") {
-        let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
-        return keyfob_invocation(command, me.as_deref()).map(|target| match target {
-            Target::Named(n) => n,
-            Target::Selected => select_profile(None, &app.env),
-        });
+        let is_keyfob = |program: &str| app.is_self_command(program);
+        return keyfob_invocation(command, Style::native(), &is_keyfob).map(
+            |target| match target {
+                Target::Named(n) => n,
+                Target::Selected => select_profile(None, &app.env),
+            },
+        );
     }
     if profile.get("keyfob_sso_session").is_some() || profile.get("keyfob_saml_url").is_some() {
         return Some(name.to_owned());
@@ -860,30 +767,6 @@ mod tests {
     }
 
     #[test]
-    fn keyfob_invocations_are_recognised() {
-        let named = |n: &str| Some(Target::Named(n.to_owned()));
-        let cases = [
-            ("keyfob credential-process --profile a", named("a")),
-            (
-                "/usr/local/bin/keyfob credential-process -p 'my prof'",
-                named("my prof"),
-            ),
-            ("keyfob -v credential-process --profile=b", named("b")),
-            ("keyfob credential-process", Some(Target::Selected)),
-            (
-                "'/opt/my tools/keyfob' credential-process --profile c 2>/dev/null",
-                named("c"),
-            ),
-            ("aws-vault export --format=json a", None),
-            ("keyfob export --profile a", None),
-            ("keyfob credential-process --profile 'unbalanced", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(keyfob_invocation(line, None), want, "{line}");
-        }
-    }
-
-    #[test]
     fn a_keyfob_source_profile_is_a_base_and_the_chain_is_described() {
         let p = Profiles::parse(
             "[profile role]\nrole_arn = arn:aws:iam::1:role/R\nsource_profile = base\n\
@@ -892,11 +775,14 @@ mod tests {
             "",
         )
         .unwrap();
-        let served =
-            |prof: &Profile<'_>| match keyfob_invocation(prof.get("credential_process")?, None)? {
-                Target::Named(n) => Some(n),
-                Target::Selected => None,
-            };
+        let served = |prof: &Profile<'_>| match keyfob_invocation(
+            prof.get("credential_process")?,
+            Style::Posix,
+            &|_| false,
+        )? {
+            Target::Named(n) => Some(n),
+            Target::Selected => None,
+        };
         let plan = plan(&p, "role", &served).unwrap();
         assert_eq!(
             plan.base,
