@@ -142,8 +142,6 @@ impl App {
 
 /// `word` as one word of a POSIX shell line, such as the `export …` lines `serve` prints for
 /// `eval`.
-// Used by `serve --token-file` (on main); allowed until both meet.
-#[allow(dead_code)]
 pub(crate) fn quote(word: &str) -> String {
     credential_process_line::quote(word, Style::Posix)
 }

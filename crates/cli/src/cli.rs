@@ -92,6 +92,8 @@ pub(crate) struct CredentialProcessArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
     /// The profile to create or update.
+    // A name starting with `-` reaches keyfob's own check (one line), not clap's usage error.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) profile: String,
     /// Read the access key id and the secret access key as two lines on stdin.
     #[arg(long)]
@@ -165,6 +167,7 @@ pub(crate) enum ConfigureCommand {
 #[derive(Debug, Args)]
 pub(crate) struct ConfigureSsoArgs {
     /// The session name.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) name: String,
     /// The AWS access portal URL (https://…/start).
     #[arg(long)]
@@ -180,6 +183,7 @@ pub(crate) struct ConfigureSsoArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ConfigureSamlArgs {
     /// The profile name.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) profile: String,
     /// The IdP-initiated sign-in URL.
     #[arg(long)]
