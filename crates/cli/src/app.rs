@@ -125,6 +125,25 @@ impl App {
         }
     }
 
+    /// What decides which profiles keyfob serves, with `is_keyfob` (usually
+    /// [`App::is_self_command`]) telling keyfob's own `credential_process` lines apart.
+    pub(crate) fn served<'a>(
+        &'a self,
+        is_keyfob: &'a dyn Fn(&str) -> bool,
+    ) -> keyfob_core::served::Served<'a> {
+        keyfob_core::served::Served {
+            env: &self.env,
+            store: self
+                .store()
+                .map_err(
+                    |e| tracing::debug!(error = %e, "no keychain; profiles left to aws-config"),
+                )
+                .ok()
+                .map(|s| s as &dyn keyfob_core::SessionStore),
+            is_keyfob,
+        }
+    }
+
     /// Whether `program` (the first word of a `credential_process` line) is keyfob: the
     /// program `KEYFOB_COMMAND` names, or a path to this very binary.
     pub(crate) fn is_self_command(&self, program: &str) -> bool {

@@ -6,7 +6,6 @@ mod cli;
 mod commands;
 mod output;
 mod prompt;
-mod server;
 mod sources;
 
 use clap::Parser;

@@ -97,6 +97,18 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(ServeError::Source(s)) = e.downcast_ref::<ServeError>() {
         return s.hint.clone();
     }
+    if let Some(e) = e.downcast_ref::<keyfob_core::engine::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<keyfob_core::console::ConsoleError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<keyfob_core::server::StartError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<keyfob_core::iam_user::KeysError>() {
+        return e.hint();
+    }
     None
 }
 

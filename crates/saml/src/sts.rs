@@ -92,7 +92,7 @@ pub enum StsError {
 pub struct StsRequest<'a> {
     /// The profile, for messages and for its shared-config settings.
     pub profile: &'a str,
-    /// The region to call STS in (see [`crate::partition::sts_region`]).
+    /// The region to call STS in (see [`keyfob_core::partition::sts_region`]).
     pub region: &'a str,
     /// An endpoint that overrides every other source (tests, [`endpoint_from_env`]).
     pub endpoint_url: Option<&'a str>,

@@ -4,10 +4,10 @@
 use crate::app::App;
 use crate::cli::AddArgs;
 use crate::output::{hinted, say, warn};
-use crate::sources::iam_user::StoredKeys;
 use anyhow::Context as _;
 use keyfob_core::Secret;
 use keyfob_core::editor::{SectionId, check_can_write, edit_file};
+use keyfob_core::iam_user::StoredKeys;
 use keyfob_core::profile::{NameKind, validate_name};
 use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
 use std::io::BufRead;

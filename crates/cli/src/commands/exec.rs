@@ -13,10 +13,10 @@
 use crate::app::App;
 use crate::cli::ExecArgs;
 use crate::output::hinted;
-use crate::server::Mode;
-use crate::sources::chain;
-use crate::sources::resolve::Interaction;
+use crate::sources::resolve;
+use keyfob_core::engine::profile_region;
 use keyfob_core::profile::select_profile;
+use keyfob_core::server::Mode;
 use std::ffi::OsStr;
 use std::process::{Command, ExitCode};
 
@@ -47,8 +47,6 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let profiles = app.profiles()?;
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let ui = Interaction { mfa_code: &code };
     let (program, rest) = args
         .command
         .split_first()
@@ -64,13 +62,13 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         }
     }
     cmd.env("KEYFOB_PROFILE", &name);
-    if let Some(region) = chain::profile_region(&profiles, &name) {
+    if let Some(region) = profile_region(&profiles, &name) {
         cmd.env("AWS_REGION", &region)
             .env("AWS_DEFAULT_REGION", &region);
     }
 
     if args.serve {
-        let first = super::serve::temporary(app, &profiles, &name, &ui)?;
+        let first = super::serve::temporary(app, &profiles, &name, args.mfa_code.clone())?;
         let server = super::serve::start(&profiles, &name, 0, Mode::Ecs, first, false)?;
         cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url())
             .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", server.token().expose());
@@ -79,7 +77,7 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         return status;
     }
 
-    let creds = chain::credentials(app, &profiles, &name, &ui)?.credentials;
+    let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;
     cmd.env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.expose());
     if let Some(token) = &creds.session_token {

@@ -84,9 +84,9 @@ fn forget_role_credentials(
     let store = app.store()?;
     let mut deleted = 0;
     for name in profiles.profile_names() {
-        let Some(Ok(Plan::Sso {
+        let Some(Ok(Some(Plan::Sso {
             session, legacy, ..
-        })) = profiles.profile(&name).map(|p| p.plan())
+        }))) = profiles.profile(&name).map(|p| p.plan())
         else {
             continue;
         };

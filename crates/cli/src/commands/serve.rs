@@ -6,10 +6,10 @@
 use crate::app::App;
 use crate::cli::ServeArgs;
 use crate::output::{hinted, say};
-use crate::server::{self, Mode, Running};
-use crate::sources::chain;
-use crate::sources::resolve::{self, Interaction, from_sts, sdk_error_line};
+use crate::sources::resolve;
+use keyfob_core::engine::{profile_region, sts_region};
 use keyfob_core::profile::{Profiles, select_profile};
+use keyfob_core::server::{self, Mode, Running};
 use keyfob_core::{Credentials, Secret};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,8 +24,7 @@ pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .map(token_file_path)
         .transpose()?;
     // Resolve before listening: a profile that cannot be served fails here, in one line.
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let first = temporary(app, &profiles, &name, &Interaction { mfa_code: &code })?;
+    let first = temporary(app, &profiles, &name, args.mfa_code.clone())?;
     let mode = if args.imds { Mode::Imds } else { Mode::Ecs };
     let running = start(&profiles, &name, args.port, mode, first, true)?;
     let url = running.url();
@@ -175,8 +174,8 @@ pub(crate) fn start(
         port,
         mode,
         role_name: server::role_name_for(name),
-        region: chain::profile_region(profiles, name),
-        policy: resolve::policy(profiles, name)?,
+        region: profile_region(profiles, name),
+        policy: keyfob_core::engine::policy(profiles, name)?,
     };
     let name = name.to_owned();
     let running = server::start(opts, move || {
@@ -186,13 +185,17 @@ pub(crate) fn start(
             if let Some(c) = first.take() {
                 return Ok(c);
             }
-            let profiles = app.profiles()?;
-            let code = move || {
+            let code = |question: &str| {
                 (prompt && crate::prompt::interactive())
-                    .then(|| crate::prompt::line("MFA code: ").ok())
+                    .then(|| crate::prompt::line(question).ok())
                     .flatten()
             };
-            temporary(&app, &profiles, &name, &Interaction { mfa_code: &code })
+            app.profiles()
+                .and_then(|profiles| {
+                    let creds = resolve::credentials_asking(&app, &profiles, &name, &code)?;
+                    session_for(&app, &profiles, &name, creds.credentials)
+                })
+                .map_err(|e| crate::output::error_line(&e))
         })
     })?;
     if mode == Mode::Ecs {
@@ -209,30 +212,24 @@ pub(crate) fn temporary(
     app: &App,
     profiles: &Profiles,
     name: &str,
-    ui: &Interaction<'_>,
+    mfa_code: Option<String>,
 ) -> anyhow::Result<Credentials> {
-    let creds = chain::credentials(app, profiles, name, ui)?.credentials;
+    let creds = resolve::credentials(app, profiles, name, mfa_code)?.credentials;
+    session_for(app, profiles, name, creds)
+}
+
+/// `creds` as they may travel: themselves when temporary, else a session bought with them.
+fn session_for(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    creds: Credentials,
+) -> anyhow::Result<Credentials> {
     if creds.session_token.is_some() {
         return Ok(creds);
     }
-    let region = chain::sts_region(app, profiles, name);
-    App::runtime()?.block_on(async {
-        let out = chain::sts_client(name, &region, &creds)
-            .await
-            .get_session_token()
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "STS GetSessionToken with the long-term keys of profile {name} failed: {}",
-                    sdk_error_line(&e)
-                )
-            })?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| anyhow::anyhow!("STS GetSessionToken returned no credentials"))?;
-        Ok(from_sts(c)?)
-    })
+    let region = sts_region(&app.env, profiles, name);
+    Ok(App::runtime()?.block_on(keyfob_core::sts::session_token(name, &region, &creds))?)
 }
 
 /// Blocks until Ctrl-C or SIGTERM.

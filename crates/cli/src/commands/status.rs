@@ -67,7 +67,8 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     // Every profile keyfob serves, with the time left of its cached credentials.
     if let Ok(profiles) = app.profiles() {
-        for p in crate::sources::chain::served_profiles(app, &profiles, now) {
+        let is_keyfob = |program: &str| app.is_self_command(program);
+        for p in app.served(&is_keyfob).profiles(&profiles, now) {
             rows.push(Row {
                 kind: p.kind,
                 name: p.profile,
