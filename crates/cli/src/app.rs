@@ -130,6 +130,7 @@ impl App {
     pub(crate) fn served<'a>(
         &'a self,
         is_keyfob: &'a dyn Fn(&str) -> bool,
+        running_as: Option<&'a str>,
     ) -> keyfob_core::served::Served<'a> {
         keyfob_core::served::Served {
             env: &self.env,
@@ -141,6 +142,7 @@ impl App {
                 .ok()
                 .map(|s| s as &dyn keyfob_core::SessionStore),
             is_keyfob,
+            running_as,
         }
     }
 

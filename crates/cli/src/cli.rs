@@ -162,6 +162,50 @@ pub(crate) enum ConfigureCommand {
     SsoSession(ConfigureSsoArgs),
     /// Write a SAML role profile.
     Saml(ConfigureSamlArgs),
+    /// Write a role profile that keyfob assumes from another profile's credentials and caches
+    /// in the keychain (aws-vault's role chaining): keyfob_role_arn, keyfob_source_profile (or
+    /// keyfob_credential_source) and credential_process, so that the SDKs run keyfob instead of
+    /// assuming the role themselves on every start.
+    Role(ConfigureRoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigureRoleArgs {
+    /// The profile name.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) profile: String,
+    /// The role to assume.
+    #[arg(long)]
+    pub(crate) role_arn: String,
+    /// The profile whose credentials assume it (any profile keyfob or the SDKs can resolve).
+    #[arg(
+        long,
+        required_unless_present = "credential_source",
+        conflicts_with = "credential_source"
+    )]
+    pub(crate) source_profile: Option<String>,
+    /// Instead of a source profile: Environment, Ec2InstanceMetadata or EcsContainer.
+    #[arg(long, value_parser = ["Environment", "Ec2InstanceMetadata", "EcsContainer"])]
+    pub(crate) credential_source: Option<String>,
+    /// An MFA device: its code is asked for once per role session (keyfob login --profile).
+    #[arg(long)]
+    pub(crate) mfa_serial: Option<String>,
+    /// The external id the role's trust policy asks for.
+    #[arg(long)]
+    pub(crate) external_id: Option<String>,
+    /// The role session's name (default keyfob-<time>).
+    #[arg(long)]
+    pub(crate) role_session_name: Option<String>,
+    /// Session length in seconds (900–43200; a role assumed from role credentials gets at
+    /// most 3600).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(900..=43200))]
+    pub(crate) duration_seconds: Option<u32>,
+    /// The source identity set on the session.
+    #[arg(long)]
+    pub(crate) source_identity: Option<String>,
+    /// The profile's region.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
 }
 
 #[derive(Debug, Args)]

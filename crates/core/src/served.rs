@@ -17,6 +17,10 @@ pub struct Served<'a> {
     pub store: Option<&'a dyn SessionStore>,
     /// Whether a `credential_process` program is this keyfob (by path or on PATH).
     pub is_keyfob: &'a dyn Fn(&str) -> bool,
+    /// The profile whose `credential_process` this process runs as (`keyfob
+    /// credential-process --profile P`): that line is keyfob, whatever program it names (a
+    /// wrapper script, a copy elsewhere), so it is never run again from here.
+    pub running_as: Option<&'a str>,
 }
 
 impl Served<'_> {
@@ -25,6 +29,9 @@ impl Served<'_> {
     /// keyfob holds a token for; or keyfob holds its IAM user keys.
     pub fn as_which(&self, profile: &Profile<'_>) -> Option<String> {
         let name = profile.name();
+        if self.running_as == Some(name) && profile.get("credential_process").is_some() {
+            return Some(name.to_owned());
+        }
         if let Some(command) = profile.get("credential_process") {
             return keyfob_invocation(command, Style::native(), self.is_keyfob).map(|target| {
                 match target {

@@ -1,7 +1,7 @@
 //! `keyfob configure`: write an sso-session or a SAML profile with the format-preserving editor.
 
 use crate::app::App;
-use crate::cli::{ConfigureCommand, ConfigureSamlArgs, ConfigureSsoArgs};
+use crate::cli::{ConfigureCommand, ConfigureRoleArgs, ConfigureSamlArgs, ConfigureSsoArgs};
 use keyfob_core::editor::{SectionId, edit_file};
 use keyfob_core::profile::{NameKind, validate_name};
 use std::process::ExitCode;
@@ -10,7 +10,80 @@ pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> 
     match cmd {
         ConfigureCommand::SsoSession(a) => sso_session(app, &a),
         ConfigureCommand::Saml(a) => saml(app, &a),
+        ConfigureCommand::Role(a) => role(app, &a),
     }
+}
+
+/// The keys `configure role` owns in a profile.
+const ROLE_KEYS: &[&str] = &[
+    "keyfob_role_arn",
+    "keyfob_source_profile",
+    "keyfob_credential_source",
+    "mfa_serial",
+    "external_id",
+    "role_session_name",
+    "duration_seconds",
+    "source_identity",
+];
+
+fn role(app: &App, a: &ConfigureRoleArgs) -> anyhow::Result<ExitCode> {
+    validate_name(NameKind::Profile, &a.profile)?;
+    if let Some(source) = &a.source_profile {
+        validate_name(NameKind::Profile, source)?;
+        anyhow::ensure!(
+            *source != a.profile,
+            "profile {} cannot be its own source_profile; nothing was written",
+            a.profile
+        );
+    }
+    if !a.role_arn.starts_with("arn:") || !a.role_arn.contains(":role/") {
+        anyhow::bail!(
+            "--role-arn {:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME); nothing was written",
+            a.role_arn
+        );
+    }
+    let path = app.config_path();
+    let cp = app.credential_process_line(&a.profile)?;
+    let duration = a.duration_seconds.map(|d| d.to_string());
+    let mut entries: Vec<(&str, &str)> = vec![("keyfob_role_arn", a.role_arn.as_str())];
+    if let Some(s) = &a.source_profile {
+        entries.push(("keyfob_source_profile", s));
+    }
+    if let Some(s) = &a.credential_source {
+        entries.push(("keyfob_credential_source", s));
+    }
+    for (key, value) in [
+        ("mfa_serial", &a.mfa_serial),
+        ("external_id", &a.external_id),
+        ("role_session_name", &a.role_session_name),
+        ("duration_seconds", &duration),
+        ("source_identity", &a.source_identity),
+        ("region", &a.region),
+    ] {
+        if let Some(v) = value {
+            entries.push((key, v));
+        }
+    }
+    entries.push(("credential_process", &cp));
+    let id = SectionId::Profile(a.profile.clone());
+    edit_file(&path, |doc| {
+        // The role's keys are exactly these now; the user's other keys stay.
+        for key in ROLE_KEYS {
+            if !entries.iter().any(|(k, _)| k == key) {
+                doc.remove_key(&id, key);
+            }
+        }
+        doc.upsert_section(&id, &entries);
+        Ok::<(), std::convert::Infallible>(())
+    })?
+    .expect("infallible");
+    crate::output::say(&format!(
+        "Wrote [profile {}] to {}. Next: keyfob credential-process --profile {}",
+        a.profile,
+        path.display(),
+        a.profile
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {

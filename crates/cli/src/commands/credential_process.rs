@@ -11,7 +11,8 @@ use std::process::ExitCode;
 pub(crate) fn run(app: &App, args: &CredentialProcessArgs) -> anyhow::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
-    let resolved = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?;
+    let code = crate::prompt::code_from(args.mfa_code.clone());
+    let resolved = resolve::credentials_asking(app, &profiles, &name, &code, true)?;
     tracing::debug!(profile = %name, origin = ?resolved.origin, "serving credentials");
     crate::output::data(&resolved.credentials.to_process_json())?;
     Ok(ExitCode::SUCCESS)

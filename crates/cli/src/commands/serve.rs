@@ -192,7 +192,7 @@ pub(crate) fn start(
             };
             app.profiles()
                 .and_then(|profiles| {
-                    let creds = resolve::credentials_asking(&app, &profiles, &name, &code)?;
+                    let creds = resolve::credentials_asking(&app, &profiles, &name, &code, false)?;
                     session_for(&app, &profiles, &name, creds.credentials)
                 })
                 .map_err(|e| crate::output::error_line(&e))

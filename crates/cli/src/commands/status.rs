@@ -68,7 +68,7 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     // Every profile keyfob serves, with the time left of its cached credentials.
     if let Ok(profiles) = app.profiles() {
         let is_keyfob = |program: &str| app.is_self_command(program);
-        for p in app.served(&is_keyfob).profiles(&profiles, now) {
+        for p in app.served(&is_keyfob, None).profiles(&profiles, now) {
             rows.push(Row {
                 kind: p.kind,
                 name: p.profile,

@@ -21,19 +21,27 @@ pub(crate) fn credentials(
     name: &str,
     mfa_code: Option<String>,
 ) -> anyhow::Result<Resolved> {
-    credentials_asking(app, profiles, name, &crate::prompt::code_from(mfa_code))
+    credentials_asking(
+        app,
+        profiles,
+        name,
+        &crate::prompt::code_from(mfa_code),
+        false,
+    )
 }
 
-/// [`credentials`] with `mfa_code` as the one place an MFA code may come from.
+/// [`credentials`] with `mfa_code` as the one place an MFA code may come from. `as_process`:
+/// this process runs as `name`'s `credential_process`, so that line is keyfob itself.
 pub(crate) fn credentials_asking(
     app: &App,
     profiles: &Profiles,
     name: &str,
     mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
+    as_process: bool,
 ) -> anyhow::Result<Resolved> {
     let ui = Interaction { mfa_code };
     let is_keyfob = |program: &str| app.is_self_command(program);
-    let served = app.served(&is_keyfob);
+    let served = app.served(&is_keyfob, as_process.then_some(name));
     let cache_dir = app.cache_dir();
     let store = app.store()?;
     let engine = Engine {
