@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod editor;
+pub mod eks;
 pub mod env;
 pub mod error;
 pub mod lock;
