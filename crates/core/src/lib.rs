@@ -11,6 +11,7 @@ pub mod editor;
 pub mod eks;
 pub mod env;
 pub mod error;
+pub mod kubeconfig;
 pub mod lock;
 pub mod net;
 pub mod paths;
