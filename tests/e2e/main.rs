@@ -4,6 +4,7 @@
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
 mod bridges;
+mod eks;
 mod foundation;
 mod mfa;
 mod saml;

@@ -4,9 +4,11 @@
 //! The file is read and written with a YAML library (`yaml-rust2`): every other user, cluster,
 //! context and setting keeps its data and its order, but YAML comments are dropped, aliases are
 //! written out as copies of their anchors' values, custom `!tags` are dropped (their values
-//! stay), and quoting and indentation take the library's style. Strings that a YAML 1.1 reader
-//! such as kubectl's would take for a boolean or a number (`yes`, `off`, `0123`) are written
-//! quoted, so they stay strings. The write follows kubectl's
+//! stay), and quoting and indentation take the library's style. Values mean after the edit what
+//! they meant to kubectl before it: plain scalars are read as a YAML 1.1 reader (kubectl's)
+//! reads them (`on` is a boolean, `0644` octal) and written in words both YAML versions agree
+//! on (`true`, `420`), and strings that a YAML 1.1 reader would take for something else
+//! (`"yes"`, `"0123"`) are written quoted. The write follows kubectl's
 //! own protocol, so the two never edit the file at once: `<file>.lock` is created exclusively
 //! (kubectl refuses to write while it exists) and removed afterwards, and the file is replaced
 //! atomically (a temp file renamed over it; an existing file keeps its mode, a new one is 0600).
@@ -159,7 +161,7 @@ pub enum Written {
 /// Puts `user` into the kubeconfig `text`: replaces the item of `users` with its name, or
 /// appends it; everything else stays. Empty text becomes a new kubeconfig.
 pub fn upsert_user(text: &str, user: &ExecUser) -> Result<(String, Written), UpsertError> {
-    let mut docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| {
+    let mut docs = load_as_yaml_1_1(text).map_err(|e| {
         let at = e.marker();
         UpsertError::NotYaml(format!("line {}, column {}", at.line(), at.col() + 1))
     })?;
@@ -205,6 +207,134 @@ pub fn upsert_user(text: &str, user: &ExecUser) -> Result<(String, Written), Ups
         "it holds values that cannot be written back as YAML",
     ))?;
     Ok((text, written))
+}
+
+/// The documents of `text`, with plain scalars read as a YAML 1.1 reader (kubectl's, and
+/// every Go program's through `sigs.k8s.io/yaml`) reads them: `yes`, `on`, `y` and their kin
+/// are booleans and `0755` is octal, where YAML 1.2 (yaml-rust2's own loader) reads strings and
+/// decimals. Written back, they come out as `true` and `493`, which both readers agree on;
+/// read the 1.2 way they would come out quoted, and kubectl would see strings where it saw
+/// booleans. Everything else is yaml-rust2's loader: aliases become copies of their anchors.
+fn load_as_yaml_1_1(text: &str) -> Result<Vec<Yaml>, yaml_rust2::ScanError> {
+    let mut loader = Yaml11Loader::default();
+    yaml_rust2::parser::Parser::new_from_str(text).load(&mut loader, true)?;
+    match loader.error {
+        Some(e) => Err(e),
+        None => Ok(loader.docs),
+    }
+}
+
+#[derive(Default)]
+struct Yaml11Loader {
+    docs: Vec<Yaml>,
+    /// Open collections, with their anchor ids.
+    stack: Vec<(Yaml, usize)>,
+    /// For each open mapping, the key waiting for its value (`BadValue` when none).
+    keys: Vec<Yaml>,
+    anchors: std::collections::HashMap<usize, Yaml>,
+    error: Option<yaml_rust2::ScanError>,
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for Yaml11Loader {
+    fn on_event(&mut self, ev: yaml_rust2::parser::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::parser::Event;
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::DocumentEnd => {
+                let doc = self.stack.pop().map_or(Yaml::Null, |(node, _)| node);
+                self.docs.push(doc);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push((Yaml::Array(Vec::new()), anchor)),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((Yaml::Hash(Hash::new()), anchor));
+                self.keys.push(Yaml::BadValue);
+            }
+            Event::SequenceEnd => {
+                let node = self.stack.pop().expect("the parser balances collections");
+                self.insert(node, mark);
+            }
+            Event::MappingEnd => {
+                self.keys.pop();
+                let node = self.stack.pop().expect("the parser balances collections");
+                self.insert(node, mark);
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let node = scalar(value, style, tag.as_ref());
+                self.insert((node, anchor), mark);
+            }
+            Event::Alias(anchor) => {
+                let node = self.anchors.get(&anchor).cloned().unwrap_or(Yaml::BadValue);
+                self.insert((node, 0), mark);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Yaml11Loader {
+    fn insert(&mut self, (node, anchor): (Yaml, usize), mark: yaml_rust2::scanner::Marker) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.stack.push((node, 0)),
+            Some((Yaml::Array(list), _)) => list.push(node),
+            Some((Yaml::Hash(map), _)) => {
+                let key = self.keys.last_mut().expect("a key slot per mapping");
+                if key.is_badvalue() {
+                    *key = node;
+                } else if map
+                    .insert(std::mem::replace(key, Yaml::BadValue), node)
+                    .is_some()
+                {
+                    self.error = Some(yaml_rust2::ScanError::new(
+                        mark,
+                        "duplicated key in mapping",
+                    ));
+                }
+            }
+            Some(_) => unreachable!("only collections are pushed"),
+        }
+    }
+}
+
+/// A scalar as a YAML 1.1 reader types it (see [`load_as_yaml_1_1`]).
+fn scalar(
+    value: String,
+    style: yaml_rust2::scanner::TScalarStyle,
+    tag: Option<&yaml_rust2::parser::Tag>,
+) -> Yaml {
+    use yaml_rust2::scanner::TScalarStyle;
+    if style != TScalarStyle::Plain {
+        return Yaml::String(value);
+    }
+    if let Some(tag) = tag {
+        // The core schema's explicit tags (`!!str 123`); any other tag is dropped.
+        return match (tag.handle.as_str(), tag.suffix.as_str()) {
+            ("tag:yaml.org,2002:", "str") => Yaml::String(value),
+            ("tag:yaml.org,2002:", "bool" | "int" | "float" | "null") | _ => typed_plain(value),
+        };
+    }
+    typed_plain(value)
+}
+
+fn typed_plain(value: String) -> Yaml {
+    match value.as_str() {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Yaml::Boolean(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Yaml::Boolean(false),
+        _ => {}
+    }
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(&value);
+    if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+        && let Ok(n) = i64::from_str_radix(digits, 8)
+    {
+        return Yaml::Integer(if value.starts_with('-') { -n } else { n });
+    }
+    Yaml::from_str(&value)
 }
 
 /// Why [`upsert_user`] refused a document.
@@ -371,13 +501,15 @@ users:
     empty: null
     number: 0x1F
     port: 8080
+    mode: 0644
+    on: off
 "#;
 
     #[test]
     fn adding_a_user_keeps_every_other_value() {
         let (text, written) = upsert_user(KUBECONFIG, &user("dev@demo")).unwrap();
         assert_eq!(written, Written::Added);
-        let load = |t: &str| yaml_rust2::YamlLoader::load_from_str(t).unwrap().remove(0);
+        let load = |t: &str| load_as_yaml_1_1(t).unwrap().remove(0);
         let (before, after) = (load(KUBECONFIG), load(&text));
         // Everything but the new user is the same data (aliases compare by value).
         let mut trimmed = after.clone();
@@ -398,6 +530,10 @@ users:
             text.contains("namespace: '0123'") || text.contains("namespace: \"0123\""),
             "{text}"
         );
+        // YAML 1.1 booleans and octals keep the meaning kubectl gave them, in words both
+        // YAML versions agree on.
+        assert!(text.contains("true: false"), "{text}");
+        assert!(text.contains("mode: 420"), "{text}");
         // Top-level order is kept.
         let keys: Vec<&str> = after
             .as_hash()

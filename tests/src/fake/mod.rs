@@ -18,6 +18,7 @@
 //! | GET | `/federation/credentials?role_name=&account_id=` | portal `GetRoleCredentials` | `expiration` in epoch millis; unassigned: 403 `ForbiddenException` |
 //! | POST | `/logout` | portal `Logout` | revokes the access token |
 //! | POST | `/` | STS `GetCallerIdentity`, `GetSessionToken`, `AssumeRole`, `AssumeRoleWithSAML` | form `Action=…`; caller known by the `SigV4` access key id |
+//! | GET | `/?Action=GetCallerIdentity&…&X-Amz-Credential=…` | STS presigned `GetCallerIdentity` | an EKS token's URL, replayed as the cluster's authenticator does; caller known by `X-Amz-Credential` |
 //! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, …}` |
 //! | POST | `/_fake/reset[?all=true]` | control | counters, recorded requests, queued failures; `all` also forgets what was issued and restores the start config |
 //! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400) |
@@ -281,7 +282,7 @@ fn router(app: App) -> Router {
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
-        .route("/", post(sts::dispatch))
+        .route("/", post(sts::dispatch).get(sts::dispatch))
         .route("/_fake/counters", get(control::counters))
         .route("/_fake/reset", post(control::reset))
         .route(

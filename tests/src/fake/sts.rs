@@ -44,9 +44,13 @@ fn injected(failure: &InjectedFailure) -> Response {
     )
 }
 
-/// `POST /`: every STS action.
+/// `POST /`: every STS action; `GET /`: a presigned one (the parameters in the query).
 pub(crate) async fn dispatch(State(app): State<App>, call: Call) -> Response {
-    let form = call.form();
+    let form = if call.method == axum::http::Method::GET {
+        call.query()
+    } else {
+        call.form()
+    };
     let action = form.get("Action").map(String::as_str).unwrap_or_default();
     let op = match action {
         "GetCallerIdentity" => Op::GetCallerIdentity,
@@ -105,10 +109,17 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
             "The security token included in the request is invalid.",
         )
     };
+    // A presigned URL carries the signature's parts in its query instead of in headers.
+    let query = call.query();
     let access_key_id = call
         .header("authorization")
         .and_then(access_key_from_authorization)
+        .or_else(|| query.get("X-Amz-Credential")?.split('/').next())
+        .filter(|k| !k.is_empty())
         .ok_or_else(missing)?;
+    let session_token = call
+        .header("x-amz-security-token")
+        .or(query.get("X-Amz-Security-Token").map(String::as_str));
     let user = &inner.config.static_user;
     let static_caller = || Caller {
         arn: user.arn(),
@@ -121,7 +132,7 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
     }
     match inner.credentials.get(access_key_id) {
         Some(creds) => {
-            if call.header("x-amz-security-token") != Some(creds.session_token.as_str()) {
+            if session_token != Some(creds.session_token.as_str()) {
                 return Err(invalid());
             }
             if creds.expires_at <= now() {

@@ -7,11 +7,11 @@ use crate::app::{App, require_profile};
 use crate::cli::{EksApiVersion, EksTokenArgs};
 use crate::sources::chain;
 use crate::sources::resolve::Interaction;
+use keyfob_core::Credentials;
 use keyfob_core::eks::{self, ApiVersion, Target, TokenRequest};
 use keyfob_core::profile::{Profile, Profiles, select_profile};
 use keyfob_core::serve::Context;
 use keyfob_core::source::SourceError;
-use keyfob_core::Credentials;
 use std::process::ExitCode;
 
 pub(crate) fn run(app: &App, args: &EksTokenArgs) -> anyhow::Result<ExitCode> {
@@ -36,14 +36,13 @@ pub(crate) fn run(app: &App, args: &EksTokenArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(ApiVersion::V1Beta1),
     };
     let store = app.store()?;
-    let me = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .ok();
-    let served_as = |p: &Profile<'_>| {
-        match chain::keyfob_invocation(p.get("credential_process")?, me.as_deref())? {
-            chain::Target::Named(n) => Some(n),
-            chain::Target::Selected => Some(select_profile(None, &app.env)),
-        }
+    let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let served_as = |p: &Profile<'_>| match chain::keyfob_invocation(
+        p.get("credential_process")?,
+        me.as_deref(),
+    )? {
+        chain::Target::Named(n) => Some(n),
+        chain::Target::Selected => Some(select_profile(None, &app.env)),
     };
     let request = TokenRequest {
         profile: &name,
@@ -61,8 +60,9 @@ pub(crate) fn run(app: &App, args: &EksTokenArgs) -> anyhow::Result<ExitCode> {
         clock: &app.clock,
         cache_dir: &cache_dir,
     };
-    let (token, _origin) =
-        eks::token(&ctx, &request, || profile_credentials(app, &profiles, &name))?;
+    let (token, _origin) = eks::token(&ctx, &request, || {
+        profile_credentials(app, &profiles, &name)
+    })?;
     crate::output::data(&token.exec_credential(api))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,9 +18,15 @@ pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> anyhow::Result<ExitCode> 
     if let Some(arn) = &args.role_arn {
         eks::validate_role_arn(arn)?;
     }
-    let mut cmd_args: Vec<String> = ["eks-token", "--cluster", &args.cluster, "--profile", &args.profile]
-        .map(str::to_owned)
-        .to_vec();
+    let mut cmd_args: Vec<String> = [
+        "eks-token",
+        "--cluster",
+        &args.cluster,
+        "--profile",
+        &args.profile,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     if let Some(r) = &args.region {
         cmd_args.extend(["--region".to_owned(), r.clone()]);
     }
@@ -32,7 +38,10 @@ pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> anyhow::Result<ExitCode> 
         command: program(app),
         args: cmd_args,
     };
-    if app.profiles().is_ok_and(|p| p.profile(&args.profile).is_none()) {
+    if app
+        .profiles()
+        .is_ok_and(|p| p.profile(&args.profile).is_none())
+    {
         crate::output::warn(&format!(
             "profile {} is not in {} yet: keyfob eks-token fails until it is (keyfob populate, configure or add makes it)",
             args.profile,
@@ -73,10 +82,7 @@ pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> anyhow::Result<ExitCode> 
 /// one argument, not a shell line).
 fn program(app: &App) -> String {
     let word = app.self_command();
-    match word
-        .strip_prefix('\'')
-        .and_then(|w| w.strip_suffix('\''))
-    {
+    match word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
         Some(inner) => inner.replace(r"'\''", "'"),
         None => word,
     }
