@@ -131,6 +131,9 @@ print(client.generate_presigned_url(
 ))
 "#;
 
+/// Profile, extra arguments, the region botocore is given, the session token.
+type Case<'a> = (&'a str, &'a [&'a str], Option<&'a str>, Option<&'a str>);
+
 #[test]
 fn eks_token_url_is_botocores_presigned_url_for_the_same_credentials_region_cluster_and_time() {
     let Some(backend) = Backend::any() else {
@@ -146,7 +149,7 @@ fn eks_token_url_is_botocores_presigned_url_for_the_same_credentials_region_clus
         ),
     )
     .unwrap();
-    let cases: [(&str, &[&str], Option<&str>, Option<&str>); 3] = [
+    let cases: [Case<'_>; 3] = [
         ("dev", &[], Some("eu-west-1"), Some("Fwo/session+token==")),
         (
             "dev",

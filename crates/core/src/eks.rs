@@ -273,6 +273,18 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
+/// The order botocore writes a presigned URL's signing parameters in; anything the signer adds
+/// beyond these follows in its own order.
+const PARAMETER_ORDER: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Security-Token",
+    "X-Amz-Signature",
+];
+
 /// The presigned `GetCallerIdentity` URL of a token, with its parameters in the order botocore
 /// writes them. Signed by the AWS SDK's own SigV4 signer (`aws-sigv4`).
 pub fn presigned_url(
@@ -323,17 +335,12 @@ pub fn presigned_url(
     .map_err(|e| failed(&e))?;
     let (instructions, _signature) = sign(request, &params).map_err(|e| failed(&e))?.into_parts();
     let (_headers, mut query) = instructions.into_parts();
-    // botocore's order; anything the signer adds beyond these follows in its own order.
-    const ORDER: [&str; 7] = [
-        "X-Amz-Algorithm",
-        "X-Amz-Credential",
-        "X-Amz-Date",
-        "X-Amz-Expires",
-        "X-Amz-SignedHeaders",
-        "X-Amz-Security-Token",
-        "X-Amz-Signature",
-    ];
-    query.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
+    query.sort_by_key(|(k, _)| {
+        PARAMETER_ORDER
+            .iter()
+            .position(|o| o == k)
+            .unwrap_or(PARAMETER_ORDER.len())
+    });
     let mut url = base;
     for (k, v) in &query {
         url.push('&');

@@ -189,15 +189,12 @@ pub fn upsert_user(text: &str, user: &ExecUser) -> Result<(String, Written), Ups
                 return Err(UpsertError::NotKubeconfig("its users is not a list"));
             };
             let same_name = |item: &Yaml| item["name"].as_str() == Some(user.name.as_str());
-            let written = match list.iter_mut().find(|item| same_name(item)) {
-                Some(item) => {
-                    *item = user.entry();
-                    Written::Replaced
-                }
-                None => {
-                    list.push(user.entry());
-                    Written::Added
-                }
+            let written = if let Some(item) = list.iter_mut().find(|item| same_name(item)) {
+                *item = user.entry();
+                Written::Replaced
+            } else {
+                list.push(user.entry());
+                Written::Added
             };
             (Yaml::Hash(m), written)
         }
@@ -311,22 +308,21 @@ fn scalar(
         return Yaml::String(value);
     }
     if let Some(tag) = tag {
-        // The core schema's explicit tags (`!!str 123`); any other tag is dropped.
-        return match (tag.handle.as_str(), tag.suffix.as_str()) {
-            ("tag:yaml.org,2002:", "str") => Yaml::String(value),
-            ("tag:yaml.org,2002:", "bool" | "int" | "float" | "null") | _ => typed_plain(value),
-        };
+        // `!!str 123` is a string; any other tag is dropped and the value typed as usual.
+        if tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str" {
+            return Yaml::String(value);
+        }
     }
-    typed_plain(value)
+    typed_plain(&value)
 }
 
-fn typed_plain(value: String) -> Yaml {
-    match value.as_str() {
+fn typed_plain(value: &str) -> Yaml {
+    match value {
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Yaml::Boolean(true),
         "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Yaml::Boolean(false),
         _ => {}
     }
-    let digits = value.strip_prefix(['-', '+']).unwrap_or(&value);
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
     if digits.len() > 1
         && digits.starts_with('0')
         && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
@@ -334,7 +330,7 @@ fn typed_plain(value: String) -> Yaml {
     {
         return Yaml::Integer(if value.starts_with('-') { -n } else { n });
     }
-    Yaml::from_str(&value)
+    Yaml::from_str(value)
 }
 
 /// Why [`upsert_user`] refused a document.
