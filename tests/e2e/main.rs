@@ -5,6 +5,7 @@
 
 mod bridges;
 mod chains;
+mod eks;
 mod foundation;
 mod keychains;
 mod mfa;

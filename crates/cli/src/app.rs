@@ -74,7 +74,7 @@ impl App {
     /// The program `credential_process` lines run: `KEYFOB_COMMAND` when it is set (a wrapper,
     /// a Nix store path…); `keyfob` when that name on PATH is this binary; else this binary's
     /// absolute path, in the form Windows tools read (no `\\?\` prefix).
-    fn self_program(&self) -> anyhow::Result<String> {
+    pub(crate) fn self_program(&self) -> anyhow::Result<String> {
         if let Some(cmd) = self.env.get_non_empty("KEYFOB_COMMAND") {
             return self.check_command(cmd);
         }

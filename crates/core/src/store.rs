@@ -512,6 +512,21 @@ pub mod keys {
     pub fn saml_password(profile: &str) -> String {
         format!("saml-password/{profile}")
     }
+    /// An EKS token cached for a profile, cluster, STS region (`global` for the global
+    /// endpoint) and role (`keyfob eks-token`). `#` joins the parts: no profile name, cluster
+    /// name, region or role ARN that keyfob accepts holds one.
+    pub fn eks_token(profile: &str, cluster: &str, region: &str, role_arn: Option<&str>) -> String {
+        match role_arn {
+            Some(role) => format!("eks-token/{profile}#{cluster}#{region}#{role}"),
+            None => format!("eks-token/{profile}#{cluster}#{region}"),
+        }
+    }
+    /// Whether `key` is one of `profile`'s EKS tokens.
+    pub fn is_eks_token_of(key: &str, profile: &str) -> bool {
+        key.strip_prefix("eks-token/")
+            .and_then(|k| k.strip_prefix(profile))
+            .is_some_and(|rest| rest.starts_with('#'))
+    }
     /// Splits a key into its kind and name.
     pub fn split(key: &str) -> (&str, &str) {
         key.split_once('/').unwrap_or(("other", key))

@@ -18,6 +18,7 @@
 //! | GET | `/federation/credentials?role_name=&account_id=` | portal `GetRoleCredentials` | `expiration` in epoch millis; unassigned: 403 `ForbiddenException` |
 //! | POST | `/logout` | portal `Logout` | ends the sign-in session: its access tokens and refresh tokens stop working |
 //! | POST | `/` | STS `GetCallerIdentity`, `GetSessionToken`, `AssumeRole`, `AssumeRoleWithSAML` | form `Action=…`; every action but `AssumeRoleWithSAML` must be `SigV4`-signed with a key the fake knows: unknown key 403 `InvalidClientTokenId`, wrong signature 403 `SignatureDoesNotMatch` |
+//! | GET | `/?Action=GetCallerIdentity&…&X-Amz-Credential=…` | STS presigned `GetCallerIdentity` | an EKS token's URL, replayed as the cluster's authenticator does; its query signature is checked like any other (`SigV4` presigned, with the key the fake knows) |
 //! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, "CreateToken.polled_too_fast": 0, …}` |
 //! | POST | `/_fake/reset[?all=true]` | control | counters, recorded requests, queued failures; `all` also forgets what was issued and restores the start config |
 //! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400) |
@@ -302,7 +303,7 @@ fn router(app: App) -> Router {
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
-        .route("/", post(sts::dispatch))
+        .route("/", post(sts::dispatch).get(sts::dispatch))
         .route("/_fake/counters", get(control::counters))
         .route("/_fake/reset", post(control::reset))
         .route(

@@ -82,6 +82,7 @@ fn forget_role_credentials(
     cfg: &SsoSessionConfig,
 ) -> anyhow::Result<usize> {
     let store = app.store()?;
+    let stored = store.list()?;
     let mut deleted = 0;
     for name in profiles.profile_names() {
         let Some(Ok(Some(Plan::Sso {
@@ -95,8 +96,17 @@ fn forget_role_credentials(
             (None, Some((url, _))) => cfg.is_legacy() && *url == cfg.start_url,
             (None, None) => false,
         };
-        if ours && store.delete(&keys::credentials(&name))? {
+        if !ours {
+            continue;
+        }
+        if store.delete(&keys::credentials(&name))? {
             deleted += 1;
+        }
+        // EKS tokens signed with them too: they would work for up to 15 minutes more.
+        for key in &stored {
+            if keys::is_eks_token_of(key, &name) && store.delete(key)? {
+                deleted += 1;
+            }
         }
     }
     Ok(deleted)

@@ -1,4 +1,4 @@
-//! `keyfob remove`: forget a profile's keys, credentials and password.
+//! `keyfob remove`: forget a profile's keys, credentials, password and EKS tokens.
 
 use crate::app::App;
 use crate::cli::RemoveArgs;
@@ -17,6 +17,15 @@ pub(crate) fn run(app: &App, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
         if store.delete(&key)? {
             removed.push(what);
         }
+    }
+    let mut tokens = 0;
+    for key in store.list()? {
+        if keys::is_eks_token_of(&key, name) && store.delete(&key)? {
+            tokens += 1;
+        }
+    }
+    if tokens > 0 {
+        removed.push("EKS tokens");
     }
     if removed.is_empty() {
         return Err(crate::output::hinted(

@@ -46,6 +46,7 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "sso-token" => "sso token",
             "sso-client" => "sso client",
             "saml-password" => "saml password",
+            "eks-token" => "eks token",
             _ => "other",
         };
         // Only the expiry is read out of the value; the value itself never leaves this scope.
