@@ -1,7 +1,7 @@
 //! What every command shares: the environment, the clock, the keychain (opened on first use),
 //! the shared config files and a small async runtime.
 
-use anyhow::Context as _;
+use keyfob_core::ResultExt as _;
 use keyfob_core::credential_process_line::{self, Style};
 use keyfob_core::profile::{Profile, Profiles};
 use keyfob_core::store::Keychain;
@@ -25,7 +25,7 @@ impl App {
     }
 
     /// The keychain, opened once.
-    pub(crate) fn store(&self) -> anyhow::Result<&Keychain> {
+    pub(crate) fn store(&self) -> crate::Result<&Keychain> {
         if let Some(s) = self.store.get() {
             return Ok(s);
         }
@@ -33,7 +33,7 @@ impl App {
         Ok(self.store.get_or_init(|| store))
     }
 
-    pub(crate) fn profiles(&self) -> anyhow::Result<Profiles> {
+    pub(crate) fn profiles(&self) -> crate::Result<Profiles> {
         Ok(Profiles::load(&self.env)?)
     }
 
@@ -46,7 +46,7 @@ impl App {
     }
 
     /// A single-threaded runtime: cheap to build, and enough for one request at a time.
-    pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    pub(crate) fn runtime() -> crate::Result<tokio::runtime::Runtime> {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -55,7 +55,7 @@ impl App {
 
     /// The `credential_process` line for `profile`, quoted the way this platform's SDKs split
     /// it (see [`keyfob_core::credential_process_line`]).
-    pub(crate) fn credential_process_line(&self, profile: &str) -> anyhow::Result<String> {
+    pub(crate) fn credential_process_line(&self, profile: &str) -> crate::Result<String> {
         Ok(credential_process_line::write(
             &self.self_program()?,
             profile,
@@ -64,7 +64,7 @@ impl App {
     }
 
     /// How a `credential_process` line names keyfob, quoted for this platform's SDKs.
-    pub(crate) fn self_command(&self) -> anyhow::Result<String> {
+    pub(crate) fn self_command(&self) -> crate::Result<String> {
         Ok(credential_process_line::quote(
             &self.self_program()?,
             Style::native(),
@@ -74,7 +74,7 @@ impl App {
     /// The program `credential_process` lines run: `KEYFOB_COMMAND` when it is set (a wrapper,
     /// a Nix store path…); `keyfob` when that name on PATH is this binary; else this binary's
     /// absolute path, in the form Windows tools read (no `\\?\` prefix).
-    pub(crate) fn self_program(&self) -> anyhow::Result<String> {
+    pub(crate) fn self_program(&self) -> crate::Result<String> {
         if let Some(cmd) = self.env.get_non_empty("KEYFOB_COMMAND") {
             return self.check_command(cmd);
         }
@@ -96,7 +96,7 @@ impl App {
     /// `KEYFOB_COMMAND` must name one program the SDKs can start from any directory: an
     /// absolute path to a file, or a name found on PATH. Arguments do not belong in it (the
     /// whole value is quoted as one word); a wrapper script can add them.
-    fn check_command(&self, cmd: String) -> anyhow::Result<String> {
+    fn check_command(&self, cmd: String) -> crate::Result<String> {
         let path = std::path::Path::new(&cmd);
         let found = if path.is_absolute() {
             path.is_file()
@@ -118,7 +118,7 @@ impl App {
         if found {
             Ok(cmd)
         } else {
-            Err(anyhow::anyhow!(
+            Err(crate::report!(
                 "KEYFOB_COMMAND={cmd:?} is neither an absolute path to a program nor a program on PATH; \
                  set it to the one program credential_process should run (keyfob, or a wrapper script that runs it), or unset it; nothing was written"
             ))
@@ -171,7 +171,7 @@ pub(crate) fn quote(word: &str) -> String {
 pub(crate) fn require_profile<'a>(
     profiles: &'a Profiles,
     name: &str,
-) -> anyhow::Result<Profile<'a>> {
+) -> crate::Result<Profile<'a>> {
     profiles.profile(name).ok_or_else(|| {
         crate::output::hinted(
             format!(
@@ -186,7 +186,7 @@ pub(crate) fn require_profile<'a>(
 
 impl App {
     /// What the SSO crate needs for a network-facing call.
-    pub(crate) fn sso_ctx(&self) -> anyhow::Result<keyfob_sso::SsoContext<'_>> {
+    pub(crate) fn sso_ctx(&self) -> crate::Result<keyfob_sso::SsoContext<'_>> {
         Ok(keyfob_sso::SsoContext {
             store: self.store()?,
             clock: &self.clock,

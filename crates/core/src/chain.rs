@@ -680,6 +680,12 @@ pub fn session_duration_allowed(profiles: &Profiles, plan: &ChainPlan) -> bool {
     }
 }
 
+impl crate::error::UserError for ChainError {
+    fn hint(&self) -> Option<String> {
+        Some(ChainError::hint(self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,12 @@ fn login_url(endpoint: &str, destination: &str, token: &str) -> Result<url::Url,
     Ok(url)
 }
 
+impl crate::error::UserError for ConsoleError {
+    fn hint(&self) -> Option<String> {
+        ConsoleError::hint(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -937,6 +937,8 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+impl crate::error::UserError for EditError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -669,6 +669,12 @@ pub async fn assume_role(
     crate::sts::from_sts(c)
 }
 
+impl crate::error::UserError for InputError {
+    fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Running a profile's plan: how a profile becomes credentials.
+//! Running a profile's plan: how a profile becomes credentials. Its [`Error`] is the crate's
+//! one error enum (`keyfob_core::Error`): every module's error converts into it.
 //!
 //! [`crate::chain`] decides the chain from the files; this module runs it. A base keyfob
 //! serves itself is handed to the composition root (the CLI), which builds the SSO, SAML or
@@ -48,6 +49,27 @@ pub enum Error {
     /// An IAM user's keys are missing.
     #[error(transparent)]
     Keys(#[from] crate::iam_user::KeysError),
+    /// A file edit failed.
+    #[error(transparent)]
+    Edit(#[from] crate::editor::EditError),
+    /// A name the config cannot carry.
+    #[error(transparent)]
+    Name(#[from] crate::profile::NameError),
+    /// A lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    /// A console sign-in failed.
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    /// The credential server could not start.
+    #[error(transparent)]
+    Server(#[from] crate::server::StartError),
+    /// An EKS token argument is unusable.
+    #[error(transparent)]
+    EksInput(#[from] crate::eks::InputError),
+    /// A kubeconfig could not be edited.
+    #[error(transparent)]
+    Kubeconfig(#[from] crate::kubeconfig::KubeconfigError),
     /// The profile is not one keyfob serves by itself (no keyfob keys, no role).
     #[error("profile {profile} is not served by keyfob: {why}")]
     NotKeyfobs {
@@ -86,6 +108,8 @@ impl Error {
             Error::Chain(e) => Some(e.hint()),
             Error::Source(e) | Error::Serve(ServeError::Source(e)) => e.hint.clone(),
             Error::Keys(e) => e.hint(),
+            Error::Console(e) => e.hint(),
+            Error::Server(e) => e.hint(),
             Error::Through { source, .. } => source.hint(),
             Error::Plan(_) | Error::Window(_) => {
                 Some("edit the profile in the shared config file".to_owned())
@@ -497,4 +521,17 @@ pub fn long_term(
     profile: &str,
 ) -> Result<Credentials, Error> {
     Ok(crate::iam_user::load_keys(store, profile)?.credentials())
+}
+
+impl crate::error::UserError for Error {
+    fn hint(&self) -> Option<String> {
+        Error::hint(self)
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Name(_) | Error::EksInput(_) => 2,
+            _ => 1,
+        }
+    }
 }

@@ -121,3 +121,9 @@ impl CredentialSource for MfaSession<'_> {
         crate::sts::from_sts(&c)
     }
 }
+
+impl crate::error::UserError for KeysError {
+    fn hint(&self) -> Option<String> {
+        KeysError::hint(self)
+    }
+}

@@ -427,6 +427,10 @@ impl Drop for KubectlLock {
     }
 }
 
+impl crate::error::UserError for KubeconfigError {}
+
+impl crate::error::UserError for UpsertError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,8 @@ pub mod store;
 pub mod sts;
 
 pub use credentials::{Credentials, ExpiryPolicy};
+pub use engine::Error;
 pub use env::{Clock, Env, SystemClock};
+pub use error::{Report, ResultExt, UserError};
 pub use secret::Secret;
 pub use store::SessionStore;

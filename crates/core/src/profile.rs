@@ -149,19 +149,11 @@ fn load_set(
                 reason: detail,
             }
         } else if detail.is_empty() {
-            ConfigError::Parse(one_line(&top))
+            ConfigError::Parse(crate::error::one_line_text(&top))
         } else {
-            ConfigError::Parse(one_line(&detail))
+            ConfigError::Parse(crate::error::one_line_text(&detail))
         }
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One profile.
@@ -416,6 +408,20 @@ impl Profile<'_> {
             mfa_serial: self.get("mfa_serial").map(str::to_owned),
             duration_seconds: duration()?,
         }))
+    }
+}
+
+impl crate::error::UserError for ConfigError {}
+
+impl crate::error::UserError for PlanError {
+    fn hint(&self) -> Option<String> {
+        Some("edit the profile in the shared config file".to_owned())
+    }
+}
+
+impl crate::error::UserError for NameError {
+    fn exit_code(&self) -> u8 {
+        2
     }
 }
 

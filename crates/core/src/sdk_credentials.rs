@@ -69,30 +69,11 @@ async fn provide(provider: &impl ProvideCredentials) -> Result<Credentials, Stri
             crate::net::OPERATION_TIMEOUT.as_secs()
         )
     })?
-    .map_err(|e| causes(&e))?;
+    .map_err(|e| crate::error::one_line(&e))?;
     Ok(Credentials {
         access_key_id: c.access_key_id().to_owned(),
         secret_access_key: Secret::new(c.secret_access_key()),
         session_token: c.session_token().map(Secret::new),
         expiration: c.expiry().map(chrono::DateTime::<chrono::Utc>::from),
     })
-}
-
-/// An error and its causes on one line, each message once (aws-config nests the same words).
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.retain(|p| !text.contains(p.as_str()));
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
 }

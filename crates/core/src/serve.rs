@@ -296,3 +296,12 @@ pub fn single_flight<T>(
         }
     }
 }
+
+impl crate::error::UserError for ServeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Source(e) => e.hint.clone(),
+            _ => None,
+        }
+    }
+}

@@ -738,6 +738,14 @@ pub fn container_uri(
     }
 }
 
+impl crate::error::UserError for StartError {
+    fn hint(&self) -> Option<String> {
+        StartError::hint(self)
+    }
+}
+
+impl crate::error::UserError for ContainerUriError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -533,6 +533,8 @@ pub mod keys {
     }
 }
 
+impl crate::error::UserError for StoreError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

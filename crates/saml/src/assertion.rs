@@ -424,6 +424,8 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+impl keyfob_core::error::UserError for AssertionError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

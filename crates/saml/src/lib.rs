@@ -399,6 +399,8 @@ pub fn redact_url(url: &Url) -> String {
     u.to_string()
 }
 
+impl keyfob_core::error::UserError for SamlError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

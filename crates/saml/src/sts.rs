@@ -264,6 +264,8 @@ fn map_error<R: std::fmt::Debug>(
     }
 }
 
+impl keyfob_core::error::UserError for StsError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -262,7 +262,7 @@ impl SsoError {
         // cases; it names the endpoint's host, never a request body.
         let detail = match &err {
             SdkError::ServiceError(_) => String::new(),
-            _ => one_line(&DisplayErrorContext(&err).to_string()),
+            _ => keyfob_core::error::one_line_text(&DisplayErrorContext(&err).to_string()),
         };
         match err {
             SdkError::ServiceError(ctx) => {
@@ -274,7 +274,7 @@ impl SsoError {
                 // generic metadata does not read.
                 let message = e
                     .message()
-                    .map(one_line)
+                    .map(keyfob_core::error::one_line_text)
                     .or_else(|| ctx.raw().body().bytes().and_then(description_from_body))
                     .unwrap_or_else(|| "no message".to_owned());
                 SsoError::Service {
@@ -322,7 +322,7 @@ fn description_from_body(body: &[u8]) -> Option<String> {
     let text = ["error_description", "message", "Message"]
         .iter()
         .find_map(|k| json.get(k)?.as_str().filter(|t| !t.trim().is_empty()))?;
-    let mut line = one_line(text);
+    let mut line = keyfob_core::error::one_line_text(text);
     if line.len() > MAX_SERVER_TEXT {
         let cut = (0..=MAX_SERVER_TEXT)
             .rev()
@@ -334,14 +334,6 @@ fn description_from_body(body: &[u8]) -> Option<String> {
     Some(line)
 }
 
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 impl From<SsoError> for SourceError {
     fn from(e: SsoError) -> Self {
         let needs_user = e.needs_login();
@@ -351,6 +343,12 @@ impl From<SsoError> for SourceError {
             hint,
             needs_user,
         }
+    }
+}
+
+impl keyfob_core::error::UserError for SsoError {
+    fn hint(&self) -> Option<String> {
+        SsoError::hint(self)
     }
 }
 

@@ -6,7 +6,7 @@ use keyfob_core::editor::{SectionId, edit_file};
 use keyfob_core::profile::{NameKind, validate_name};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, cmd: ConfigureCommand) -> crate::Result<ExitCode> {
     match cmd {
         ConfigureCommand::SsoSession(a) => sso_session(app, &a),
         ConfigureCommand::Saml(a) => saml(app, &a),
@@ -26,18 +26,18 @@ const ROLE_KEYS: &[&str] = &[
     "source_identity",
 ];
 
-fn role(app: &App, a: &ConfigureRoleArgs) -> anyhow::Result<ExitCode> {
+fn role(app: &App, a: &ConfigureRoleArgs) -> crate::Result<ExitCode> {
     validate_name(NameKind::Profile, &a.profile)?;
     if let Some(source) = &a.source_profile {
         validate_name(NameKind::Profile, source)?;
-        anyhow::ensure!(
+        crate::ensure!(
             *source != a.profile,
             "profile {} cannot be its own source_profile; nothing was written",
             a.profile
         );
     }
     if !a.role_arn.starts_with("arn:") || !a.role_arn.contains(":role/") {
-        anyhow::bail!(
+        crate::bail!(
             "--role-arn {:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME); nothing was written",
             a.role_arn
         );
@@ -86,11 +86,11 @@ fn role(app: &App, a: &ConfigureRoleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
+fn sso_session(app: &App, a: &ConfigureSsoArgs) -> crate::Result<ExitCode> {
     validate_name(NameKind::SsoSession, &a.name)?;
     check_url(&a.start_url, "--start-url")?;
     if !keyfob_sso::session::looks_like_region(&a.region) {
-        anyhow::bail!(
+        crate::bail!(
             "--region {:?} is not an AWS region (like eu-west-1); nothing was written",
             a.region
         );
@@ -124,13 +124,13 @@ fn sso_session(app: &App, a: &ConfigureSsoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
+fn saml(app: &App, a: &ConfigureSamlArgs) -> crate::Result<ExitCode> {
     validate_name(NameKind::Profile, &a.profile)?;
     check_url(&a.url, "--url")?;
     let mut trusted = Vec::new();
     for entry in &a.trusted_origins {
         let origin = keyfob_saml::origins::parse_origin(entry).map_err(|reason| {
-            anyhow::anyhow!("--trusted-origin {entry:?} {reason}; nothing was written")
+            crate::report!("--trusted-origin {entry:?} {reason}; nothing was written")
         })?;
         trusted.push(origin.ascii_serialization());
     }
@@ -173,14 +173,14 @@ fn saml(app: &App, a: &ConfigureSamlArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// https only, except plain http on loopback (the local sandbox).
-pub(crate) fn check_url(url: &str, flag: &str) -> anyhow::Result<()> {
+pub(crate) fn check_url(url: &str, flag: &str) -> crate::Result<()> {
     let parsed = url::Url::parse(url)
-        .map_err(|e| anyhow::anyhow!("{flag} {url:?} is not a URL ({e}); nothing was written"))?;
+        .map_err(|e| crate::report!("{flag} {url:?} is not a URL ({e}); nothing was written"))?;
     let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => anyhow::bail!("{flag} must be an https:// URL, got {url:?}; nothing was written"),
+        _ => crate::bail!("{flag} must be an https:// URL, got {url:?}; nothing was written"),
     }
 }
 

@@ -13,7 +13,7 @@ use keyfob_core::partition::Partition;
 use keyfob_core::profile::select_profile;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ConsoleArgs) -> crate::Result<ExitCode> {
     // Before anything is resolved or sent: the override must be a place fit for the keys.
     let endpoint_override = app
         .env

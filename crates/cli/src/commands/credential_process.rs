@@ -8,7 +8,7 @@ use crate::sources::resolve;
 use keyfob_core::profile::select_profile;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &CredentialProcessArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &CredentialProcessArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let code = crate::prompt::code_from(args.mfa_code.clone());

@@ -13,7 +13,7 @@ use keyfob_core::serve::Context;
 use keyfob_core::source::SourceError;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &EksTokenArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &EksTokenArgs) -> crate::Result<ExitCode> {
     eks::validate_cluster(&args.cluster)?;
     if let Some(arn) = &args.role_arn {
         eks::validate_role_arn(arn)?;
@@ -72,5 +72,5 @@ fn profile_credentials(
     // person runs this by hand.
     resolve::credentials(app, profiles, name, None)
         .map(|r| r.credentials)
-        .map_err(|e| SourceError::other(crate::output::error_line(&e)))
+        .map_err(|e| SourceError::other(e.to_string()))
 }

@@ -31,7 +31,7 @@ const CLEARED: &[&str] = &[
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
-pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ExecArgs) -> crate::Result<ExitCode> {
     let name = select_profile(args.profile.as_deref(), &app.env);
     if let Some(outer) = app.env.get_non_empty("KEYFOB_PROFILE")
         && outer != name
@@ -50,7 +50,7 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let (program, rest) = args
         .command
         .split_first()
-        .ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
+        .ok_or_else(|| crate::report!("no command given after --"))?;
     let mut cmd = Command::new(program);
     cmd.args(rest);
     for var in CLEARED {
@@ -117,7 +117,7 @@ fn cannot_run(program: &OsStr, err: &std::io::Error) -> ExitCode {
 }
 
 /// Spawns the command, forwards signals, and returns its exit code.
-fn wait_for(cmd: Command, program: &OsStr) -> anyhow::Result<ExitCode> {
+fn wait_for(cmd: Command, program: &OsStr) -> crate::Result<ExitCode> {
     App::runtime()?.block_on(async move {
         let mut child = match tokio::process::Command::from(cmd).spawn() {
             Ok(c) => c,

@@ -13,7 +13,7 @@ use keyfob_core::profile::select_profile;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ExportArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;
@@ -60,7 +60,7 @@ fn write_credentials_section(
     path: &std::path::Path,
     profile: &str,
     creds: &Credentials,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let id = SectionId::Bare(profile.to_owned());
     edit_file(path, |doc| {
         let mut entries = vec![

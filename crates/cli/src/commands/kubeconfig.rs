@@ -9,7 +9,7 @@ use keyfob_core::kubeconfig::{self, ExecUser, Written};
 use keyfob_core::profile::{NameKind, validate_name};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> crate::Result<ExitCode> {
     validate_name(NameKind::Profile, &args.profile)?;
     eks::validate_cluster(&args.cluster)?;
     if let Some(r) = &args.region {
@@ -80,6 +80,6 @@ pub(crate) fn run(app: &App, args: &KubeconfigArgs) -> anyhow::Result<ExitCode> 
 /// The program kubectl runs: the one `credential_process` lines start with (`KEYFOB_COMMAND`,
 /// `keyfob` when that is this binary on PATH, else this binary's absolute path), unquoted:
 /// exec.command is one argument, not a shell line.
-fn program(app: &App) -> anyhow::Result<String> {
+fn program(app: &App) -> crate::Result<String> {
     app.self_program()
 }

@@ -6,7 +6,7 @@ use crate::cli::LoginArgs;
 use crate::output::{hinted, say};
 use crate::sources::browser::CliLoginUi;
 use crate::sources::resolve::{self, sso_config};
-use anyhow::Context as _;
+use keyfob_core::ResultExt as _;
 use keyfob_core::engine::Interaction;
 use keyfob_core::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles, select_profile};
@@ -17,7 +17,7 @@ use keyfob_core::{Env, Secret};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &LoginArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     if let Some(session) = &args.sso_session {
         let cfg = SsoSessionConfig::from_profiles(&profiles, session)?;
@@ -83,7 +83,7 @@ fn chain_login(
     args: &LoginArgs,
     profiles: &Profiles,
     name: &str,
-) -> anyhow::Result<ExitCode> {
+) -> crate::Result<ExitCode> {
     let resolved = resolve::credentials(app, profiles, name, args.mfa_code.clone())?;
     let until = resolved.credentials.expiration.map_or_else(
         || "they are revoked".to_owned(),
@@ -113,7 +113,7 @@ fn no_local_browser(env: &Env) -> Option<&'static str> {
     None
 }
 
-fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> anyhow::Result<ExitCode> {
+fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> crate::Result<ExitCode> {
     if args.write_sso_cache {
         cfg.write_sso_cache = true;
     }
@@ -167,7 +167,7 @@ fn saml_login(
     profiles: &Profiles,
     name: &str,
     plan: &Plan,
-) -> anyhow::Result<ExitCode> {
+) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let pw_key = keys::saml_password(name);
     if args.forget_password {
@@ -208,7 +208,7 @@ fn saml_login(
                     .with_env(&app.env)
                     .with_role_arn(args.role_arn.clone())
             })
-            .ok_or_else(|| anyhow::anyhow!("profile {name} is not a SAML profile"))
+            .ok_or_else(|| crate::report!("profile {name} is not a SAML profile"))
     };
 
     if let Some(file) = &args.saml_response_file {
@@ -261,7 +261,7 @@ fn login_error(
     name: &str,
     stored: Option<&keyfob_core::store::Keychain>,
     from_file: bool,
-) -> anyhow::Error {
+) -> keyfob_core::Report {
     use keyfob_saml::SamlError;
     // A rejected stored password is not kept to be sent again (IdPs lock accounts); the next
     // login asks for the new one.
@@ -284,8 +284,8 @@ fn login_error(
         ),
         _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
         // The refusal names the origin and the key that would allow it: nothing to add.
-        SamlError::Idp(idp) if idp.is_refusal() => anyhow::anyhow!(e.to_string()),
-        _ if from_file => anyhow::anyhow!(e.to_string()),
+        SamlError::Idp(idp) if idp.is_refusal() => keyfob_core::Report::msg(e),
+        _ if from_file => keyfob_core::Report::msg(e),
         _ => hinted(
             e.to_string(),
             format!("keyfob login --profile {name} -vv for details"),
@@ -294,7 +294,7 @@ fn login_error(
 }
 
 /// After a pick from several roles, offers to make it the profile's role.
-fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> anyhow::Result<()> {
+fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> crate::Result<()> {
     if !crate::prompt::confirm(&format!(
         "Save {role_arn} as this profile's role (keyfob_saml_role_arn)?"
     ))? {
@@ -313,7 +313,7 @@ fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> anyhow::Result<(
     Ok(())
 }
 
-fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
+fn read_password(args: &LoginArgs, name: &str) -> crate::Result<Secret> {
     if args.password_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -321,7 +321,7 @@ fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
             .context("cannot read the password from stdin")?;
         let pw = s.trim_end_matches(['\r', '\n']);
         if pw.is_empty() {
-            anyhow::bail!("no password on stdin; nothing was stored");
+            crate::bail!("no password on stdin; nothing was stored");
         }
         return Ok(Secret::new(pw));
     }
@@ -334,7 +334,7 @@ fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
     ))
 }
 
-fn read_response_file(file: &str) -> anyhow::Result<Secret> {
+fn read_response_file(file: &str) -> crate::Result<Secret> {
     let text = if file == "-" {
         std::io::read_to_string(std::io::stdin())
             .context("cannot read the SAMLResponse from stdin")?
@@ -351,7 +351,7 @@ fn store_credentials(
     name: &str,
     fingerprint: &Fingerprint,
     creds: &keyfob_core::Credentials,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let cache_dir = app.cache_dir();
     let ctx = Context {
         store: app.store()?,

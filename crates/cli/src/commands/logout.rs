@@ -8,7 +8,7 @@ use keyfob_core::store::{SessionStore, keys};
 use keyfob_sso::SsoSessionConfig;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &LogoutArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let names: Vec<String> = if args.all {
         // Every session keyfob holds a token or registration for, and that is still configured.
@@ -27,7 +27,7 @@ pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
     } else if let Some(s) = &args.sso_session {
         vec![s.clone()]
     } else {
-        anyhow::bail!("name the session with --sso-session NAME, or use --all");
+        crate::bail!("name the session with --sso-session NAME, or use --all");
     };
     let ctx = app.sso_ctx()?;
     let rt = App::runtime()?;
@@ -80,7 +80,7 @@ fn forget_role_credentials(
     app: &App,
     profiles: &Profiles,
     cfg: &SsoSessionConfig,
-) -> anyhow::Result<usize> {
+) -> crate::Result<usize> {
     let store = app.store()?;
     let stored = store.list()?;
     let mut deleted = 0;

@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> crate::Result<ExitCode> {
     crate::output::QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let app = App::new();
     match cli.command {

@@ -5,7 +5,7 @@ use crate::cli::RemoveArgs;
 use keyfob_core::store::{SessionStore, keys};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &RemoveArgs) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let name = &args.profile;
     let mut removed = Vec::new();

@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ServeArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let token_path = args
@@ -62,9 +62,9 @@ pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
 /// The absolute path `--token-file` names, refused before anything else happens when keyfob
 /// would have to write through a symlink or over something that is not a regular file the user
 /// may write.
-fn token_file_path(path: &Path) -> anyhow::Result<PathBuf> {
+fn token_file_path(path: &Path) -> crate::Result<PathBuf> {
     let path = std::path::absolute(path)
-        .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?;
+        .map_err(|e| crate::report!("--token-file {}: {e}", path.display()))?;
     let refuse = |why: &str| {
         hinted(
             format!("--token-file {}: {why}", path.display()),
@@ -105,7 +105,7 @@ impl TokenFile {
     /// Writes `token` to a new 0600 file beside `path` and renames it over `path`: readers see
     /// the whole token or none, and a rename replaces a symlink put there meanwhile instead of
     /// writing through it.
-    fn write(path: PathBuf, token: &Secret) -> anyhow::Result<TokenFile> {
+    fn write(path: PathBuf, token: &Secret) -> crate::Result<TokenFile> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path
             .file_name()
@@ -169,7 +169,7 @@ pub(crate) fn start(
     mode: Mode,
     first: Credentials,
     prompt: bool,
-) -> anyhow::Result<Running> {
+) -> crate::Result<Running> {
     let opts = server::Options {
         port,
         mode,
@@ -195,7 +195,7 @@ pub(crate) fn start(
                     let creds = resolve::credentials_asking(&app, &profiles, &name, &code, false)?;
                     session_for(&app, &profiles, &name, creds.credentials)
                 })
-                .map_err(|e| crate::output::error_line(&e))
+                .map_err(|e| e.to_string())
         })
     })?;
     if mode == Mode::Ecs {
@@ -213,7 +213,7 @@ pub(crate) fn temporary(
     profiles: &Profiles,
     name: &str,
     mfa_code: Option<String>,
-) -> anyhow::Result<Credentials> {
+) -> crate::Result<Credentials> {
     let creds = resolve::credentials(app, profiles, name, mfa_code)?.credentials;
     session_for(app, profiles, name, creds)
 }
@@ -224,7 +224,7 @@ fn session_for(
     profiles: &Profiles,
     name: &str,
     creds: Credentials,
-) -> anyhow::Result<Credentials> {
+) -> crate::Result<Credentials> {
     if creds.session_token.is_some() {
         return Ok(creds);
     }
@@ -233,7 +233,7 @@ fn session_for(
 }
 
 /// Blocks until Ctrl-C or SIGTERM.
-fn wait_for_stop() -> anyhow::Result<()> {
+fn wait_for_stop() -> crate::Result<()> {
     App::runtime()?.block_on(async {
         #[cfg(unix)]
         {

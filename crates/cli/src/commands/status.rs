@@ -34,7 +34,7 @@ impl Expiring {
     }
 }
 
-pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let now = app.clock.now();
     let mut rows = Vec::new();

@@ -8,7 +8,7 @@ use keyfob_core::engine::sts_region;
 use keyfob_core::profile::select_profile;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &WhoamiArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &WhoamiArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;

@@ -20,7 +20,7 @@ pub(crate) fn credentials(
     profiles: &Profiles,
     name: &str,
     mfa_code: Option<String>,
-) -> anyhow::Result<Resolved> {
+) -> crate::Result<Resolved> {
     credentials_asking(
         app,
         profiles,
@@ -38,7 +38,7 @@ pub(crate) fn credentials_asking(
     name: &str,
     mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
     as_process: bool,
-) -> anyhow::Result<Resolved> {
+) -> crate::Result<Resolved> {
     let ui = Interaction { mfa_code };
     let is_keyfob = |program: &str| app.is_self_command(program);
     let served = app.served(&is_keyfob, as_process.then_some(name));
@@ -68,11 +68,11 @@ pub(crate) fn sso_config(
     profile: &str,
     session: Option<&str>,
     legacy: Option<&(String, String)>,
-) -> anyhow::Result<SsoSessionConfig> {
+) -> crate::Result<SsoSessionConfig> {
     Ok(match (session, legacy) {
         (Some(s), _) => SsoSessionConfig::from_profiles(profiles, s)?,
         (None, Some((url, region))) => SsoSessionConfig::legacy(profile, url, region)?,
-        (None, None) => anyhow::bail!("profile {profile} names no SSO session"),
+        (None, None) => crate::bail!("profile {profile} names no SSO session"),
     })
 }
 
@@ -116,7 +116,8 @@ impl ServeBase for Root<'_> {
         let store = engine.ctx.store;
         let policy = engine.policy(name)?;
         let region = engine::profile_region(engine.profiles, name);
-        let other = |e: anyhow::Error| engine::Error::Source(SourceError::other(format!("{e:#}")));
+        let other =
+            |e: keyfob_core::Report| engine::Error::Source(SourceError::other(format!("{e:#}")));
         let source = match plan {
             Plan::IamUser {
                 mfa_serial: None, ..
@@ -169,7 +170,7 @@ impl ServeBase for Root<'_> {
                 };
                 let source = keyfob_saml::SamlSource::from_plan(name, plan, Some(password))
                     .map(|s| s.with_region(region).with_env(&self.app.env))
-                    .ok_or_else(|| other(anyhow::anyhow!("profile {name} is not SAML")))?;
+                    .ok_or_else(|| other(crate::report!("profile {name} is not SAML")))?;
                 Source::Saml(SilentSaml {
                     source,
                     store,
