@@ -526,8 +526,14 @@ fn eks_token_refuses_bad_input_and_reports_sts_failures_in_one_line() {
     ] {
         let mut all = vec!["eks-token"];
         all.extend(args);
-        let line = assert_one_line_error(&sb.run(&all));
-        assert!(line.contains(says), "{line}");
+        let out = sb.run(&all);
+        // Arguments that can never work are usage errors (2); a missing profile is a failure.
+        let code = if says.contains("not found") { 1 } else { 2 };
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(says), "{}", lines[0]);
     }
     assert_eq!(fake.count(Op::AssumeRole), 0);
     fake.fail_next(Op::AssumeRole, 403, 1);
