@@ -211,7 +211,7 @@ pub(crate) struct ConfigureRoleArgs {
     /// The external id the role's trust policy asks for.
     #[arg(long)]
     pub(crate) external_id: Option<String>,
-    /// The role session's name (default keyfob-<time>).
+    /// The role session's name (default `keyfob-<time>`).
     #[arg(long)]
     pub(crate) role_session_name: Option<String>,
     /// Session length in seconds (900–43200; a role assumed from role credentials gets at

@@ -14,7 +14,7 @@
 //! name or address with this server's port: a web page that rebinds its own host name to
 //! 127.0.0.1 sends its own name as `Host`, so it cannot read the answer (DNS rebinding).
 //! Connections are bounded too: see [`HEADER_READ_TIMEOUT`], [`MAX_CONNECTIONS`],
-//! [`MAX_HEADER_BUFFER`] and [`MAX_BODY`].
+//! `MAX_HEADER_BUFFER` and [`MAX_BODY`].
 //!
 //! Credentials come from one resolver thread (so the keychain and the profile's lock are used
 //! as by any other keyfob command) and are kept in memory until they enter the profile's
@@ -45,7 +45,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// closes (back-pressure instead of refusal, so a burst of real clients is slowed, not failed).
 /// SDK clients on a developer machine hold a few each (botocore pools up to 10 per host); 64
 /// leaves room for a few dozen processes, and bounds what a hostile local process can make
-/// keyfob hold: 64 × [`MAX_HEADER_BUFFER`] = 1 MiB of buffers and 64 file descriptors.
+/// keyfob hold: 64 × `MAX_HEADER_BUFFER` = 1 MiB of buffers and 64 file descriptors.
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// Largest request head (request line and headers) read into memory; a larger one gets 431.
@@ -214,7 +214,7 @@ where
 }
 
 /// Accepts connections while fewer than [`MAX_CONNECTIONS`] are open and serves each with
-/// HTTP/1.1 under [`HEADER_READ_TIMEOUT`] and [`MAX_HEADER_BUFFER`]. (`axum::serve` has no
+/// HTTP/1.1 under [`HEADER_READ_TIMEOUT`] and `MAX_HEADER_BUFFER`. (`axum::serve` has no
 /// header read timeout, hence this loop.)
 async fn accept_loop(listener: tokio::net::TcpListener, router: Router) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
