@@ -6,6 +6,7 @@
 mod bridges;
 mod foundation;
 mod mfa;
+mod populate;
 mod saml;
 mod sso;
 mod sso_support;

@@ -166,6 +166,7 @@ impl Listing {
         let mut accounts: Vec<Account> = Vec::new();
         let mut seen = HashSet::new();
         let (mut all_found, mut roles_listed) = (false, 0);
+        let mut reported = None;
         loop {
             let joined = match tokio::time::timeout_at(limits.deadline, tasks.join_next()).await
             {
@@ -217,10 +218,14 @@ impl Listing {
                     roles_listed += 1;
                 }
             }
-            progress(Progress {
+            let now = Progress {
                 accounts_done: roles_listed,
                 accounts_total: accounts.len(),
-            });
+            };
+            if reported != Some(now) {
+                progress(now);
+                reported = Some(now);
+            }
         }
         tracing::debug!(
             accounts = accounts.len(),
@@ -426,7 +431,7 @@ where
         let ticket = governor.start(urgent).await;
         match call().await {
             Ok(v) => {
-                governor.succeeded(ticket);
+                governor.succeeded();
                 return Ok(v);
             }
             Err(Failed { error, retry_after }) if error.is_throttling() => {

@@ -119,8 +119,8 @@ impl Backoff {
 mod aimd {
     /// Multiplicative decrease: the rate after a 429 is this share of the rate before it.
     pub(super) const DECREASE: f64 = 0.8;
-    /// ... or this share, when no call started at the rate before it got through: that rate
-    /// was far too high (the first estimate, made from a burst, often is).
+    /// ... or this share, when not one call got through since the last decrease: the rate
+    /// is far too high (the first estimate, made from a burst, often is).
     pub(super) const DECREASE_HARD: f64 = 0.5;
     /// Additive increase below the ceiling: this share of the ceiling is added per second of
     /// successes, so the rate is back at the ceiling 2 s after a decrease.
@@ -146,8 +146,8 @@ mod aimd {
 /// concurrency limits the listing. The first 429 sets a rate: 0.8 × the rate calls started at
 /// over the last second. From then on calls start at most at that rate, and it moves with
 /// the answers (AIMD):
-/// - a 429 multiplies it by 0.8 ([`aimd::DECREASE`]), or by 0.5 when not one call started at
-///   the rate it replaces got through, and makes the rate before the decrease the *ceiling*;
+/// - a 429 multiplies it by 0.8 ([`aimd::DECREASE`]), or by 0.5 when not one call got
+///   through since the last decrease, and makes the rate before the decrease the *ceiling*;
 ///   only a 429 to a call started at the current rate counts, so the calls already in flight
 ///   when the rate came down do not bring it down again;
 /// - a success below the ceiling adds to it linearly, 10 % of the ceiling per second: back at
@@ -185,8 +185,8 @@ struct Pace {
     next_start: Option<Instant>,
     /// Decreases so far.
     epoch: u64,
-    /// Whether a call started at the current rate has got through.
-    served_at_rate: bool,
+    /// Whether any call has got through since the last decrease.
+    served_since_decrease: bool,
     /// Calls waiting that asked to go first.
     urgent: usize,
     /// Starts within the last [`aimd::WINDOW`].
@@ -236,10 +236,8 @@ impl Pace {
         count / window.as_secs_f64()
     }
 
-    fn succeeded(&mut self, ticket: Ticket, now: Instant) {
-        if ticket.epoch == self.epoch {
-            self.served_at_rate = true;
-        }
+    fn succeeded(&mut self, now: Instant) {
+        self.served_since_decrease = true;
         let Some(rate) = self.rate else { return };
         let grown = if rate < self.ceiling {
             // Per success, at `rate` successes a second: `RECOVER_PER_SEC × ceiling` a second.
@@ -258,7 +256,7 @@ impl Pace {
             return;
         }
         let (before, factor) = match self.rate {
-            Some(rate) if !self.served_at_rate => (rate, aimd::DECREASE_HARD),
+            Some(rate) if !self.served_since_decrease => (rate, aimd::DECREASE_HARD),
             Some(rate) => (rate, aimd::DECREASE),
             None => (self.measured(now), aimd::DECREASE),
         };
@@ -266,7 +264,7 @@ impl Pace {
         self.ceiling = before;
         self.rate = Some(after);
         self.epoch += 1;
-        self.served_at_rate = false;
+        self.served_since_decrease = false;
         tracing::debug!(
             before = format!("{before:.1}/s"),
             after = format!("{after:.1}/s"),
@@ -301,9 +299,9 @@ impl Governor {
         }
     }
 
-    /// The call of `ticket` succeeded.
-    pub(crate) fn succeeded(&self, ticket: Ticket) {
-        self.lock().succeeded(ticket, Instant::now());
+    /// A call succeeded.
+    pub(crate) fn succeeded(&self) {
+        self.lock().succeeded(Instant::now());
     }
 
     /// The call of `ticket` was throttled.
@@ -414,11 +412,11 @@ mod tests {
     fn nothing_is_paced_before_the_first_429() {
         let t0 = Instant::now();
         let mut pace = Pace::default();
-        let tickets: Vec<Ticket> = (0..100)
-            .map(|_| pace.try_start(t0, false).unwrap())
-            .collect();
-        for ticket in tickets {
-            pace.succeeded(ticket, t0 + ms(20));
+        for _ in 0..100 {
+            pace.try_start(t0, false).unwrap();
+        }
+        for _ in 0..100 {
+            pace.succeeded(t0 + ms(20));
         }
         assert_eq!(pace.rate, None);
     }
@@ -448,7 +446,7 @@ mod tests {
         assert_eq!(first.epoch, second.epoch);
         // A 429 at the new rate does count: × 0.8, one call at it having got through (which
         // added a tenth of the ceiling of 50 per second's worth of calls: 50 × 0.1 / 40).
-        pace.succeeded(first, now + ms(20));
+        pace.succeeded(now + ms(20));
         pace.throttled(second, now + ms(45));
         let grown = 40.0 + 50.0 * 0.1 / 40.0;
         assert!((pace.rate.unwrap() - 0.8 * grown).abs() < 1e-9);
@@ -473,8 +471,8 @@ mod tests {
         let mut back_at = None;
         while now < t0 + Duration::from_secs(6) {
             match pace.try_start(now, false) {
-                Ok(ticket) => {
-                    pace.succeeded(ticket, now);
+                Ok(_) => {
+                    pace.succeeded(now);
                     if back_at.is_none() && pace.rate.unwrap() >= 20.0 {
                         back_at = Some(now - t0);
                     }
@@ -623,7 +621,7 @@ mod tests {
                 }
                 answers.pop();
                 if served {
-                    pace.succeeded(Ticket { epoch }, at);
+                    pace.succeeded(at);
                     done += 1;
                 } else {
                     pace.throttled(Ticket { epoch }, at);
@@ -637,9 +635,10 @@ mod tests {
 
     #[test]
     fn a_simulated_bucket_is_used_to_within_a_fifth_of_its_floor() {
-        // (rate, burst, calls, latency ms, most 429s per call): the bench's bucket, the e2e
-        // test's, a large one, one without burst, a slow service, and a tiny bucket, whose
-        // first second (16 calls at once, one at a time later) is most of its 429s.
+        // (rate, burst, calls, latency ms, largest share of requests throttled): the bench's
+        // bucket, the e2e test's, a large one, one without burst, a slow service, and a tiny
+        // bucket, whose first second (16 calls at once, then 2 a second) makes most of its
+        // 429s.
         let mut report = Vec::new();
         for (rate, burst, calls, latency, share) in [
             (20.0, 10, 315, 20, 0.15),
@@ -648,26 +647,31 @@ mod tests {
             (100.0, 100, 1050, 20, 0.15),
             (10.0, 1, 315, 20, 0.15),
             (20.0, 10, 315, 200, 0.15),
-            (2.0, 5, 105, 20, 0.5),
+            (2.0, 5, 105, 20, 0.4),
         ] {
             let (took, throttled) = simulate(rate, burst, calls, ms(latency), 16);
+            // Of every request sent, the share that was throttled.
             #[allow(clippy::cast_precision_loss)]
             let (floor, throttled_share) = (
                 (calls - burst as usize) as f64 / rate,
-                throttled as f64 / calls as f64,
+                throttled as f64 / (calls + throttled) as f64,
             );
             let ratio = took.as_secs_f64() / floor;
             let case = format!(
                 "{rate}/s, burst {burst}, {calls} calls, {latency} ms: {took:.2?} for a floor of \
                  {floor:.2} s ({ratio:.2}x), {throttled} throttled"
             );
-            assert!(ratio <= 1.2 && throttled_share <= share, "{case}");
-            report.push(case);
+            report.push((case, ratio <= 1.2 && throttled_share <= share));
         }
+        let lines: Vec<String> = report
+            .iter()
+            .map(|(case, ok)| format!("{} {case}", if *ok { "ok  " } else { "FAIL" }))
+            .collect();
         #[allow(clippy::print_stderr)] // the figures, for whoever reads the test's output
         {
-            eprintln!("{}", report.join("\n"));
+            eprintln!("{}", lines.join("\n"));
         }
+        assert!(report.iter().all(|(_, ok)| *ok), "{}", lines.join("\n"));
     }
 
     #[test]
