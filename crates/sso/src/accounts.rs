@@ -1,9 +1,9 @@
 //! Every account and role the signed-in user can reach: all pages of `ListAccounts` and, as
 //! each page comes in, all pages of `ListAccountRoles` for its accounts, a bounded number in
-//! flight. The portal limits its request rate: a [`Governor`] learns that limit from its 429s
-//! and paces the calls (see there), throttled calls are retried until an overall deadline
-//! ([`DEFAULT_DEADLINE`]) rather than a number of attempts, and other transient failures
-//! (5xx, network) a bounded number of times.
+//! flight. The portal limits its request rate: a rate governor (`timing::Governor`) learns
+//! that limit from its 429s and paces the calls (see there), throttled calls are retried until
+//! an overall deadline ([`DEFAULT_DEADLINE`]) rather than a number of attempts, and other
+//! transient failures (5xx, network) a bounded number of times.
 
 use crate::SsoContext;
 use crate::clients;
@@ -59,7 +59,7 @@ pub struct Progress {
 /// Knobs of the listing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ListOptions {
-    /// Most `ListAccountRoles` calls in flight at once (the [`Governor`] paces them further
+    /// Most `ListAccountRoles` calls in flight at once (the rate governor paces them further
     /// once the portal throttles).
     pub concurrency: usize,
     /// Retry schedule; `None`: the default, scaled by `KEYFOB_TEST_POLL_SCALE` when the portal
@@ -168,8 +168,7 @@ impl Listing {
         let (mut all_found, mut roles_listed) = (false, 0);
         let mut reported = None;
         loop {
-            let joined = match tokio::time::timeout_at(limits.deadline, tasks.join_next()).await
-            {
+            let joined = match tokio::time::timeout_at(limits.deadline, tasks.join_next()).await {
                 Ok(Some(joined)) => joined,
                 Ok(None) => break,
                 Err(_) => {
@@ -200,14 +199,11 @@ impl Listing {
                             accounts.push(account);
                         }
                     }
-                    match next {
-                        Some(next) => {
-                            tasks.spawn(self.page(Some(next)));
-                        }
-                        None => {
-                            all_found = true;
-                            tracing::debug!(accounts = accounts.len(), "listed accounts");
-                        }
+                    if let Some(next) = next {
+                        tasks.spawn(self.page(Some(next)));
+                    } else {
+                        all_found = true;
+                        tracing::debug!(accounts = accounts.len(), "listed accounts");
                     }
                 }
                 Answer::Roles(index, roles) => {
@@ -459,7 +455,7 @@ where
 /// A deadline as the user reads it: `10 min`, `6 s`, `1.5 s`.
 fn human(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if d.as_secs() >= 60 && d.as_secs() % 60 == 0 && d.subsec_nanos() == 0 {
+    if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) && d.subsec_nanos() == 0 {
         format!("{} min", d.as_secs() / 60)
     } else if (secs - secs.round()).abs() < 0.05 {
         format!("{secs:.0} s")
@@ -648,7 +644,10 @@ mod tests {
             e.to_string(),
             "listing accounts and roles did not finish within 10 min (the portal throttled 97 calls): found 1000 accounts and the roles of 412; nothing was written; run keyfob populate --sso-session acme again later"
         );
-        assert_eq!(e.hint().as_deref(), Some("keyfob populate --sso-session acme"));
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("keyfob populate --sso-session acme")
+        );
         let e = SsoError::ListingDeadline {
             session: "acme".into(),
             limit: "6 s".into(),

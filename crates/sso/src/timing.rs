@@ -1,5 +1,5 @@
 //! Waits: the device-flow poll interval, the backoff of failed portal calls, and the
-//! [`Governor`] that paces the listing's calls under the portal's rate limit.
+//! governor (`Governor`) that paces the listing's calls under the portal's rate limit.
 //!
 //! `KEYFOB_TEST_POLL_SCALE` multiplies every such wait (e.g. `0.01`), and the listing's
 //! overall deadline too. It exists only so that the end-to-end tests do not wait 5 s per
@@ -7,7 +7,7 @@
 //! to set it. It is honoured only when the endpoint being polled is on loopback
 //! (`http(s)://127.x.x.x`, `[::1]` or `localhost`): against the real service a stray value must
 //! not turn keyfob into a client that ignores the interval, `slow_down` and throttling. It never
-//! scales the [`Governor`]'s rate (that is learnt from the service's answers) nor a wait the
+//! scales the governor's rate (that is learnt from the service's answers) nor a wait the
 //! service asked for (`Retry-After`).
 
 use keyfob_core::Env;
@@ -441,7 +441,10 @@ mod tests {
         // From now on one call every 25 ms.
         let first = pace.try_start(now, false).unwrap();
         assert_eq!(pace.try_start(now, false).unwrap_err(), now + ms(25));
-        assert_eq!(pace.try_start(now + ms(24), false).unwrap_err(), now + ms(25));
+        assert_eq!(
+            pace.try_start(now + ms(24), false).unwrap_err(),
+            now + ms(25)
+        );
         let second = pace.try_start(now + ms(25), false).unwrap();
         assert_eq!(first.epoch, second.epoch);
         // A 429 at the new rate does count: × 0.8, one call at it having got through (which

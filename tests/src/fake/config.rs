@@ -123,7 +123,11 @@ impl Default for RateLimit {
             rate: 20.0,
             burst: 10,
             retry_after: false,
-            ops: vec![Op::ListAccounts, Op::ListAccountRoles, Op::GetRoleCredentials],
+            ops: vec![
+                Op::ListAccounts,
+                Op::ListAccountRoles,
+                Op::GetRoleCredentials,
+            ],
         }
     }
 }

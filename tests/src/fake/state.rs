@@ -484,27 +484,31 @@ impl Inner {
         every > 0 && self.throttle_calls.is_multiple_of(every)
     }
 
-    /// Whether a call of `op` arriving at `now` finds the [`FakeConfig::rate_limit`] bucket
-    /// empty: then the wait until its next token (`None` if it never gains one), else it took
-    /// a token and passes. Also counts a request that came back before its `Retry-After`.
-    fn rate_limited(&mut self, op: Op, key: &str, now: Instant) -> Option<Option<Duration>> {
+    /// Whether a call of `op` arriving at `now` may pass the [`FakeConfig::rate_limit`]
+    /// bucket (taking a token, if the limit covers `op`), or finds it empty: then the wait
+    /// until its next token (`None` if it never gains one). Also counts a request that came
+    /// back before its `Retry-After`.
+    fn rate_limited(&mut self, op: Op, key: &str, now: Instant) -> Result<(), Option<Duration>> {
         if self.not_before.remove(key).is_some_and(|at| now < at) {
             self.count(RETRIED_TOO_SOON);
         }
-        let limit = self
+        let Some(limit) = self
             .config
             .rate_limit
             .as_ref()
-            .filter(|l| l.ops.contains(&op))?;
+            .filter(|l| l.ops.contains(&op))
+        else {
+            return Ok(());
+        };
         let bucket = match &mut self.bucket {
             Some(b) if b.limit == *limit => b,
             slot => slot.insert(TokenBucket::full(limit.clone(), now)),
         };
-        let wait = bucket.take(now)?;
-        if let (true, Some(wait)) = (limit.retry_after, wait) {
+        let wait = bucket.take(now).err();
+        if let (true, Some(Some(wait))) = (limit.retry_after, wait) {
             self.not_before.insert(key.to_owned(), now + wait);
         }
-        Some(wait)
+        wait.map_or(Ok(()), Err)
     }
 
     fn take_failure(&mut self, op: Op) -> Option<InjectedFailure> {
@@ -706,7 +710,11 @@ impl Shared {
             inner.count(op.as_str());
             inner.record(op, call);
             let limited = inner.rate_limited(op, &retry_key(op, call), Instant::now());
-            let retry_after = inner.config.rate_limit.as_ref().is_some_and(|l| l.retry_after);
+            let retry_after = inner
+                .config
+                .rate_limit
+                .as_ref()
+                .is_some_and(|l| l.retry_after);
             (inner.config.latency_ms, limited, retry_after)
         };
         if latency > 0 {
@@ -724,11 +732,10 @@ impl Shared {
         let failure = inner
             .take_failure(op)
             .or_else(|| {
-                limited.map(|wait| {
+                limited.err().map(|wait| {
                     // Whole milliseconds, rounded up: coming back after them finds the token.
-                    let ms = wait.map(|w| {
-                        u64::try_from(w.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
-                    });
+                    let ms = wait
+                        .map(|w| u64::try_from(w.as_micros().div_ceil(1000)).unwrap_or(u64::MAX));
                     throttle(ms.filter(|_| retry_after))
                 })
             })
@@ -765,9 +772,9 @@ impl TokenBucket {
         }
     }
 
-    /// Take a token for a call at `now`: `None` if there was one, else the wait until there
-    /// is (`Some(None)` when the bucket never refills).
-    pub(crate) fn take(&mut self, now: Instant) -> Option<Option<Duration>> {
+    /// Take a token for a call at `now`; if there is none, the wait until there is (`None`
+    /// when the bucket never refills).
+    pub(crate) fn take(&mut self, now: Instant) -> Result<(), Option<Duration>> {
         let rate = if self.limit.rate.is_finite() {
             self.limit.rate.max(0.0)
         } else {
@@ -778,13 +785,11 @@ impl TokenBucket {
         self.at = self.at.max(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            return None;
+            return Ok(());
         }
-        Some(
-            (rate > 0.0)
-                .then(|| Duration::try_from_secs_f64((1.0 - self.tokens) / rate).ok())
-                .flatten(),
-        )
+        Err((rate > 0.0)
+            .then(|| Duration::try_from_secs_f64((1.0 - self.tokens) / rate).ok())
+            .flatten())
     }
 }
 

@@ -1489,30 +1489,34 @@ async fn throttling_reaches_role_credentials_and_create_token_with_retry_after()
 fn the_token_bucket_refills_at_its_rate_up_to_its_burst() {
     use super::state::TokenBucket;
     use std::time::{Duration, Instant};
-    let close = |got: Option<Option<Duration>>, ms: u64| {
-        let got = got.flatten().unwrap().as_secs_f64();
-        assert!((got - ms as f64 / 1000.0).abs() < 1e-6, "{got} s, not {ms} ms");
+    let close = |got: Result<(), Option<Duration>>, ms: u64| {
+        let got = got.unwrap_err().unwrap();
+        let want = Duration::from_millis(ms);
+        assert!(
+            got.abs_diff(want) < Duration::from_micros(1),
+            "{got:?}, not {want:?}"
+        );
     };
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     let mut bucket = TokenBucket::full(RateLimit::new(10.0, 3), t0);
     for _ in 0..3 {
-        assert_eq!(bucket.take(t0), None);
+        assert_eq!(bucket.take(t0), Ok(()));
     }
     // Empty: the next token is 100 ms away; half of it has come after 50 ms.
     close(bucket.take(t0), 100);
     close(bucket.take(at(50)), 50);
-    assert_eq!(bucket.take(at(100)), None);
+    assert_eq!(bucket.take(at(100)), Ok(()));
     close(bucket.take(at(100)), 100);
     // A quiet spell fills it up to the burst and no further.
     for _ in 0..3 {
-        assert_eq!(bucket.take(at(60_000)), None);
+        assert_eq!(bucket.take(at(60_000)), Ok(()));
     }
-    assert!(bucket.take(at(60_000)).is_some());
+    assert!(bucket.take(at(60_000)).is_err());
     // Without a rate the burst is all there is, for ever.
     let mut bucket = TokenBucket::full(RateLimit::new(0.0, 1), t0);
-    assert_eq!(bucket.take(t0), None);
-    assert_eq!(bucket.take(at(3_600_000)), Some(None));
+    assert_eq!(bucket.take(t0), Ok(()));
+    assert_eq!(bucket.take(at(3_600_000)), Err(None));
 }
 
 #[tokio::test]
@@ -1612,7 +1616,10 @@ async fn a_rate_limit_is_one_token_bucket_for_the_portal_calls() {
         r#"{"rate_limit": {"rate": 0, "burst": 1}}"#,
     );
     assert_eq!(status, 200, "{config}");
-    assert_eq!(config["rate_limit"]["ops"], json!(["ListAccounts", "ListAccountRoles", "GetRoleCredentials"]));
+    assert_eq!(
+        config["rate_limit"]["ops"],
+        json!(["ListAccounts", "ListAccountRoles", "GetRoleCredentials"])
+    );
     roles().await.unwrap();
     let err = roles().await.unwrap_err();
     // Without `retry_after` the 429 says nothing about when to come back.
