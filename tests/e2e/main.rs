@@ -9,6 +9,7 @@ mod eks;
 mod foundation;
 mod keychains;
 mod mfa;
+mod populate;
 mod saml;
 mod sso;
 mod sso_support;

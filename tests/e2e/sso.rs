@@ -12,7 +12,7 @@ use keyfob_tests::fake::{
 use sha2::Digest as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn start(config: FakeConfig) -> FakeAws {
     FakeAws::start(config).expect("start the fake IAM Identity Center")
@@ -470,52 +470,6 @@ fn fifty_concurrent_cold_credential_process_calls_make_one_get_role_credentials(
 
 // ---------------------------------------------------------------------------------------------
 // populate
-
-#[test]
-fn populate_a_thousand_accounts_through_throttling() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
-    let fake = start(FakeConfig {
-        org: Org::generated(1000, 3),
-        ..FakeConfig::default()
-    });
-    let mut sb = sso_sandbox(backend, &fake);
-    login(&sb, &[]);
-    // Every 7th list call is a 429, and the backoff waits its real length.
-    fake.configure(|c| c.throttle_every_n = 7);
-    sb.set_env("KEYFOB_TEST_POLL_SCALE", "1");
-    let started = Instant::now();
-    let out = populate(&sb, &[]);
-    let took = started.elapsed();
-    assert_success(&out);
-    assert!(
-        stderr(&out).contains("1000 accounts, 3000 profiles: 3000 were added"),
-        "{}",
-        stderr(&out)
-    );
-    let config = sb.read_config();
-    let names = profile_names(&config);
-    assert_eq!(names.len(), 3000);
-    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), 3000);
-    for n in ["acct-0001.Admin", "acct-0500.ReadOnly", "acct-1000.Dev"] {
-        assert!(unique.contains(&n.to_owned()), "{n}");
-    }
-    let roles = fake.count(Op::ListAccountRoles);
-    let accounts = fake.count(Op::ListAccounts);
-    assert!(
-        roles + accounts > 1000 + 50,
-        "throttled calls were retried: {roles} + {accounts}"
-    );
-    #[allow(clippy::print_stderr)] // the timing, for whoever reads the test's output
-    {
-        eprintln!(
-            "populate of 1000 x 3 with every 7th call throttled: {took:?} ({accounts} ListAccounts, {roles} ListAccountRoles)"
-        );
-    }
-    assert!(took < Duration::from_secs(60), "took {took:?}");
-}
 
 #[test]
 fn populate_prune_removes_only_managed_profiles_no_longer_assigned() {

@@ -175,6 +175,27 @@ pub enum SsoError {
         /// Why.
         reason: String,
     },
+    /// Listing accounts and roles for `populate` ran out of time, the portal throttling it
+    /// (or answering slowly) throughout.
+    #[error(
+        "listing accounts and roles did not finish within {limit}{}: found {accounts} accounts{} and the roles of {roles_listed}; nothing was written; run keyfob populate --sso-session {session} again later",
+        if *throttled > 0 { format!(" (the portal throttled {throttled} calls)") } else { String::new() },
+        if *all_found { "" } else { " so far" }
+    )]
+    ListingDeadline {
+        /// The SSO session.
+        session: String,
+        /// The deadline, as the user reads it (`10 min`).
+        limit: String,
+        /// Accounts found.
+        accounts: usize,
+        /// Whether every page of accounts was in.
+        all_found: bool,
+        /// Accounts whose roles were listed.
+        roles_listed: usize,
+        /// Calls answered 429.
+        throttled: u64,
+    },
     /// A `--name-template` keyfob cannot use.
     #[error(
         "name template {template:?}: {reason}; fields are {{account_name}}, {{account_id}}, {{role_name}}, {{sso_session}}, {{region}}"
@@ -195,7 +216,7 @@ impl SsoError {
                 "keyfob configure sso-session {name} --start-url URL --region REGION"
             )),
             SsoError::SessionExpired { login, .. } => Some(login.clone()),
-            SsoError::NoRoleAccess { session, .. } => {
+            SsoError::NoRoleAccess { session, .. } | SsoError::ListingDeadline { session, .. } => {
                 Some(format!("keyfob populate --sso-session {session}"))
             }
             SsoError::Denied { .. }
