@@ -82,11 +82,8 @@ fn fifty_concurrent_cold_calls_on_a_role_over_an_sso_profile_make_one_of_each_ca
     }
 }
 
-#[test]
-fn each_hop_is_cached_and_a_changed_hop_or_base_is_a_miss() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(each_hop_is_cached_and_a_changed_hop_or_base_is_a_miss);
+fn each_hop_is_cached_and_a_changed_hop_or_base_is_a_miss(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = sso_chain(
         backend,
@@ -178,9 +175,9 @@ fn a_configured_role_is_read_by_botocore_and_aws_config_through_credential_proce
     }
 }
 
-#[test]
-fn a_chain_over_stored_iam_keys_assumes_its_role_at_moto() {
-    let (Some(backend), Some(moto)) = (Backend::any(), peer("KEYFOB_TEST_MOTO_URL")) else {
+on_each_backend!(a_chain_over_stored_iam_keys_assumes_its_role_at_moto);
+fn a_chain_over_stored_iam_keys_assumes_its_role_at_moto(backend: Backend) {
+    let Some(moto) = peer("KEYFOB_TEST_MOTO_URL") else {
         return;
     };
     let mut sb = Sandbox::new(backend);
@@ -254,11 +251,8 @@ fn the_role_profiles_keys_reach_assume_role_and_mfa_is_asked_once_per_session() 
     }
 }
 
-#[test]
-fn a_credential_source_base_is_read_from_the_environment_and_its_hop_cached() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_credential_source_base_is_read_from_the_environment_and_its_hop_cached);
+fn a_credential_source_base_is_read_from_the_environment_and_its_hop_cached(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let mut sb = Sandbox::new(backend);
     for (k, v) in fake.endpoint_env() {
@@ -291,11 +285,8 @@ fn a_credential_source_base_is_read_from_the_environment_and_its_hop_cached() {
     assert_eq!(fake.count(Op::AssumeRole), 2);
 }
 
-#[test]
-fn chain_errors_are_one_line_naming_the_links() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(chain_errors_are_one_line_naming_the_links);
+fn chain_errors_are_one_line_naming_the_links(backend: Backend) {
     let sb = Sandbox::new(backend);
     sb.write_config(
         "[profile a]\nrole_arn = arn:aws:iam::1:role/A\nsource_profile = b\n\

@@ -160,26 +160,6 @@ pub fn region(flag: Option<&str>, env: &Env, profile: Option<&Profile<'_>>) -> O
         .map(|r| r.trim().to_owned())
 }
 
-/// The STS endpoint that configuration names for the URL, as the SDKs pick it: unless
-/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`, `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`,
-/// else the profile's `endpoint_url`. `None`: STS's own endpoint for the region.
-pub fn endpoint_override(env: &Env, profile: Option<&Profile<'_>>) -> Option<String> {
-    if env
-        .get_non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
-        return None;
-    }
-    env.get_non_empty("AWS_ENDPOINT_URL_STS")
-        .or_else(|| env.get_non_empty("AWS_ENDPOINT_URL"))
-        .or_else(|| {
-            profile
-                .and_then(|p| p.get("endpoint_url"))
-                .map(str::to_owned)
-        })
-        .map(|u| u.trim().to_owned())
-}
-
 /// Which cluster a token is for and where its URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -187,7 +167,7 @@ pub struct Target {
     pub cluster: String,
     /// The region; `None` signs for the global endpoint (`sts.amazonaws.com`, us-east-1).
     pub region: Option<String>,
-    /// An endpoint that replaces STS's own (see [`endpoint_override`]).
+    /// An endpoint that replaces STS's own (see [`crate::sts::endpoint_override`]).
     pub endpoint_url: Option<String>,
 }
 
@@ -663,10 +643,7 @@ pub async fn assume_role(
                 crate::sts::sdk_error_line(&e)
             ))
         })?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| SourceError::other("STS AssumeRole returned no credentials"))?;
-    crate::sts::from_sts(c)
+    crate::sts::from_sts("AssumeRole", out.credentials())
 }
 
 impl crate::error::UserError for InputError {

@@ -487,10 +487,7 @@ where
                 crate::sts::sdk_error_line(&e)
             ))
         })?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| SourceError::other("STS AssumeRole returned no credentials"))?;
-        crate::sts::from_sts(c)
+        crate::sts::from_sts("AssumeRole", out.credentials())
     }
 }
 

@@ -115,10 +115,7 @@ impl CredentialSource for MfaSession<'_> {
                 ))
                 .with_hint(login.clone())
             })?;
-        let c = out
-            .credentials
-            .ok_or_else(|| SourceError::other("STS GetSessionToken returned no credentials"))?;
-        crate::sts::from_sts(&c)
+        crate::sts::from_sts("GetSessionToken", out.credentials())
     }
 }
 

@@ -3,7 +3,9 @@
 //! answers turned into keyfob's types.
 
 use crate::credentials::Credentials;
+use crate::env::Env;
 use crate::net::ResponseCap;
+use crate::profile::Profile;
 use crate::secret::Secret;
 use crate::source::SourceError;
 
@@ -45,8 +47,12 @@ pub async fn client(target: Target<'_>, creds: Option<&Credentials>) -> aws_sdk_
     aws_sdk_sts::Client::from_conf(conf.build())
 }
 
-/// STS credentials as keyfob's type.
-pub fn from_sts(c: &aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
+/// The credentials an STS operation (`op`, for the error) returned, as keyfob's type.
+pub fn from_sts(
+    op: &str,
+    c: Option<&aws_sdk_sts::types::Credentials>,
+) -> Result<Credentials, SourceError> {
+    let c = c.ok_or_else(|| SourceError::other(format!("STS {op} returned no credentials")))?;
     let exp = c.expiration();
     let expiration = chrono::DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
         .ok_or_else(|| SourceError::other("STS returned an expiration out of range"))?;
@@ -103,6 +109,26 @@ fn find<'a, T: std::error::Error + 'static>(
     None
 }
 
+/// The STS endpoint that configuration names, as the SDKs pick it: unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`, `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`,
+/// else the profile's `endpoint_url`. `None`: STS's own endpoint for the region.
+pub fn endpoint_override(env: &Env, profile: Option<&Profile<'_>>) -> Option<String> {
+    if env
+        .get_non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return None;
+    }
+    env.get_non_empty("AWS_ENDPOINT_URL_STS")
+        .or_else(|| env.get_non_empty("AWS_ENDPOINT_URL"))
+        .or_else(|| {
+            profile
+                .and_then(|p| p.get("endpoint_url"))
+                .map(str::to_owned)
+        })
+        .map(|u| u.trim().to_owned())
+}
+
 /// Who a set of credentials belongs to (STS GetCallerIdentity).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -114,13 +140,9 @@ pub struct Identity {
     pub user_id: String,
 }
 
-/// STS GetCallerIdentity with `creds`, for `profile` (its endpoint settings) in `region`.
-pub async fn caller_identity(
-    profile: &str,
-    region: &str,
-    creds: &Credentials,
-) -> Result<Identity, SourceError> {
-    let out = client(
+/// A client signing with `creds`, at the endpoint `profile`'s settings name, in `region`.
+async fn for_profile(profile: &str, region: &str, creds: &Credentials) -> aws_sdk_sts::Client {
+    client(
         Target {
             profile: Some(profile),
             region,
@@ -129,15 +151,25 @@ pub async fn caller_identity(
         Some(creds),
     )
     .await
-    .get_caller_identity()
-    .send()
-    .await
-    .map_err(|e| {
-        SourceError::other(format!(
-            "STS GetCallerIdentity for profile {profile} failed: {}",
-            sdk_error_line(&e)
-        ))
-    })?;
+}
+
+/// STS GetCallerIdentity with `creds`, for `profile` (its endpoint settings) in `region`.
+pub async fn caller_identity(
+    profile: &str,
+    region: &str,
+    creds: &Credentials,
+) -> Result<Identity, SourceError> {
+    let out = for_profile(profile, region, creds)
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            SourceError::other(format!(
+                "STS GetCallerIdentity for profile {profile} failed: {}",
+                sdk_error_line(&e)
+            ))
+        })?;
     Ok(Identity {
         account: out.account().unwrap_or_default().to_owned(),
         arn: out.arn().unwrap_or_default().to_owned(),
@@ -152,26 +184,16 @@ pub async fn session_token(
     region: &str,
     creds: &Credentials,
 ) -> Result<Credentials, SourceError> {
-    let out = client(
-        Target {
-            profile: Some(profile),
-            region,
-            endpoint_url: None,
-        },
-        Some(creds),
-    )
-    .await
-    .get_session_token()
-    .send()
-    .await
-    .map_err(|e| {
-        SourceError::other(format!(
-            "STS GetSessionToken with the long-term keys of profile {profile} failed: {}",
-            sdk_error_line(&e)
-        ))
-    })?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| SourceError::other("STS GetSessionToken returned no credentials"))?;
-    from_sts(c)
+    let out = for_profile(profile, region, creds)
+        .await
+        .get_session_token()
+        .send()
+        .await
+        .map_err(|e| {
+            SourceError::other(format!(
+                "STS GetSessionToken with the long-term keys of profile {profile} failed: {}",
+                sdk_error_line(&e)
+            ))
+        })?;
+    from_sts("GetSessionToken", out.credentials())
 }

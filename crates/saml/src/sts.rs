@@ -107,17 +107,9 @@ pub struct StsRequest<'a> {
 }
 
 /// The STS endpoint the environment asks for: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`,
-/// unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+/// unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` (core's rule, without a profile).
 pub fn endpoint_from_env(env: &Env) -> Option<String> {
-    if env
-        .get_non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
-        return None;
-    }
-    env.get_non_empty("AWS_ENDPOINT_URL_STS")
-        .or_else(|| env.get_non_empty("AWS_ENDPOINT_URL"))
-        .map(|v| v.trim().to_owned())
+    keyfob_core::sts::endpoint_override(env, None)
 }
 
 /// The DurationSeconds to request: the profile's `duration_seconds`, else the assertion's

@@ -248,20 +248,11 @@ impl Listing {
                 let (endpoint, cfg) = (endpoint.clone(), cfg.clone());
                 async move {
                     req.send().await.map_err(|e| {
-                        if let Some(ListAccountsError::UnauthorizedException(_)) =
-                            e.as_service_error()
-                        {
-                            return Failed::from(cfg.expired());
-                        }
-                        Failed {
-                            retry_after: retry_after(e.raw_response()),
-                            error: SsoError::from_sdk(
-                                Service::Portal,
-                                "ListAccounts",
-                                &endpoint,
-                                e,
-                            ),
-                        }
+                        let unauthorized = matches!(
+                            e.as_service_error(),
+                            Some(ListAccountsError::UnauthorizedException(_))
+                        );
+                        Failed::portal("ListAccounts", unauthorized, &endpoint, &cfg, e)
                     })
                 }
             })
@@ -316,20 +307,11 @@ impl Listing {
                     let (endpoint, cfg) = (endpoint.clone(), cfg.clone());
                     async move {
                         req.send().await.map_err(|e| {
-                            if let Some(ListAccountRolesError::UnauthorizedException(_)) =
-                                e.as_service_error()
-                            {
-                                return Failed::from(cfg.expired());
-                            }
-                            Failed {
-                                retry_after: retry_after(e.raw_response()),
-                                error: SsoError::from_sdk(
-                                    Service::Portal,
-                                    "ListAccountRoles",
-                                    &endpoint,
-                                    e,
-                                ),
-                            }
+                            let unauthorized = matches!(
+                                e.as_service_error(),
+                                Some(ListAccountRolesError::UnauthorizedException(_))
+                            );
+                            Failed::portal("ListAccountRoles", unauthorized, &endpoint, &cfg, e)
                         })
                     }
                 })
@@ -381,6 +363,29 @@ impl Listing {
 struct Failed {
     error: SsoError,
     retry_after: Option<Duration>,
+}
+
+impl Failed {
+    /// A portal call's failure: an `unauthorized` answer means the sign-in has ended (no
+    /// retry); anything else carries the wait the service asked for.
+    fn portal<E>(
+        operation: &'static str,
+        unauthorized: bool,
+        endpoint: &str,
+        cfg: &SsoSessionConfig,
+        e: aws_sdk_sso::error::SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: aws_sdk_sso::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if unauthorized {
+            return Self::from(cfg.expired());
+        }
+        Self {
+            retry_after: retry_after(e.raw_response()),
+            error: SsoError::from_sdk(Service::Portal, operation, endpoint, e),
+        }
+    }
 }
 
 impl From<SsoError> for Failed {

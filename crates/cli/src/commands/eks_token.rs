@@ -43,7 +43,7 @@ pub(crate) fn run(app: &App, args: &EksTokenArgs) -> crate::Result<ExitCode> {
         target: Target {
             cluster: args.cluster.clone(),
             region,
-            endpoint_url: eks::endpoint_override(&app.env, Some(&profile)),
+            endpoint_url: keyfob_core::sts::endpoint_override(&app.env, Some(&profile)),
         },
         role_arn: args.role_arn.as_deref(),
         configuration: eks::configuration(&profiles, &name, &app.env, store, &served_as)?,
