@@ -33,6 +33,12 @@ fn creds_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("credential_process JSON")
 }
 
+fn not_signed_in_line() -> String {
+    format!(
+        "keyfob: error: SSO session {SESSION} is not signed in; run: keyfob login --sso-session {SESSION}"
+    )
+}
+
 fn expired_line() -> String {
     format!(
         "keyfob: error: SSO session {SESSION} has expired; run: keyfob login --sso-session {SESSION}"
@@ -384,7 +390,7 @@ fn when_refresh_is_impossible_credential_process_names_the_login_command() {
         "{config}\n[profile p]\nkeyfob_sso_session = demo\nkeyfob_sso_account_id = 111100000001\nkeyfob_sso_role_name = Admin\n"
     ));
     let out = sb.run(&["credential-process", "--profile", "p"]);
-    assert_eq!(assert_one_line_error(&out), expired_line());
+    assert_eq!(assert_one_line_error(&out), not_signed_in_line());
     assert!(
         fake.counters().values().all(|n| *n == 0),
         "{:?}",
@@ -994,7 +1000,7 @@ fn logout_ends_the_session_and_forgets_tokens_and_the_mirror(backend: Backend) {
     let refreshes = fake.count_grant(Grant::RefreshToken);
     for profile in ["acct-0001.Admin", "acct-0002.Admin"] {
         let out = sb.run(&["credential-process", "--profile", profile]);
-        assert_eq!(assert_one_line_error(&out), expired_line());
+        assert_eq!(assert_one_line_error(&out), not_signed_in_line());
     }
     assert_eq!(fake.count_grant(Grant::RefreshToken), refreshes);
     assert_eq!(fake.count(Op::GetRoleCredentials), 1);
@@ -1433,7 +1439,7 @@ fn a_corrupt_token_cache_file_is_ignored_and_never_overwritten_by_a_failure() {
     std::fs::write(&mirror, garbage).unwrap();
     let before = snapshot(&sb);
     let out = sb.run(&["credential-process", "--profile", "p"]);
-    assert_eq!(assert_one_line_error(&out), expired_line());
+    assert_eq!(assert_one_line_error(&out), not_signed_in_line());
     assert_eq!(snapshot(&sb), before);
     assert_eq!(std::fs::read_to_string(&mirror).unwrap(), garbage);
     assert!(fake.counters().values().all(|n| *n == 0));

@@ -558,6 +558,25 @@ fn sso_of(profiles: &Profiles, profile: &Profile<'_>) -> Result<Option<Base>, Ch
         start_url = section.get("sso_start_url").map(str::to_owned);
         region = section.get("sso_region").map(str::to_owned);
     }
+    if session.is_none() {
+        match (&start_url, &region) {
+            (Some(_), None) => {
+                return Err(ChainError::SsoIncomplete {
+                    profile: name,
+                    present: "sso_start_url",
+                    missing: "sso_region",
+                });
+            }
+            (None, Some(_)) if account_id.is_some() || role_name.is_some() => {
+                return Err(ChainError::SsoIncomplete {
+                    profile: name,
+                    present: "sso_region",
+                    missing: "sso_start_url",
+                });
+            }
+            _ => {}
+        }
+    }
     match (&account_id, &role_name) {
         (Some(_), None) => {
             return Err(ChainError::SsoIncomplete {

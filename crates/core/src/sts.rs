@@ -71,7 +71,6 @@ where
     R: std::fmt::Debug + 'static,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
-    use aws_smithy_types::error::display::DisplayErrorContext;
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();
@@ -86,11 +85,14 @@ where
             crate::net::OPERATION_TIMEOUT.as_secs()
         ),
         SdkError::DispatchFailure(_) => {
-            format!("could not reach the endpoint ({})", DisplayErrorContext(e))
+            format!(
+                "could not reach the endpoint ({})",
+                crate::error::one_line(e)
+            )
         }
         other => match find::<crate::net::TooLarge>(other) {
             Some(big) => big.to_string(),
-            None => DisplayErrorContext(other).to_string(),
+            None => crate::error::one_line(other),
         },
     }
 }

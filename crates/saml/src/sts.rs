@@ -7,9 +7,10 @@
 
 use crate::SamlError;
 use crate::assertion::RolePair;
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSAMLError;
 use keyfob_core::env::Env;
+use keyfob_core::error::one_line;
 use keyfob_core::{Credentials, Secret};
 
 /// The shortest session STS grants.
@@ -203,7 +204,7 @@ pub async fn assume_role_with_saml(req: &StsRequest<'_>) -> Result<Credentials, 
     })
 }
 
-fn map_error<R: std::fmt::Debug>(
+fn map_error<R: std::fmt::Debug + 'static>(
     e: &SdkError<AssumeRoleWithSAMLError, R>,
     req: &StsRequest<'_>,
 ) -> StsError {
@@ -216,13 +217,12 @@ fn map_error<R: std::fmt::Debug>(
             }
             return StsError::Unreachable {
                 region: req.region.to_owned(),
-                reason: d.as_connector_error().map_or_else(
-                    || DisplayErrorContext(e).to_string(),
-                    |c| DisplayErrorContext(c).to_string(),
-                ),
+                reason: d
+                    .as_connector_error()
+                    .map_or_else(|| one_line(e), |c| one_line(c)),
             };
         }
-        other => return StsError::Service(DisplayErrorContext(other).to_string()),
+        other => return StsError::Service(one_line(other)),
     };
     let code = err.code().unwrap_or("Unknown").to_owned();
     let message = err.message().unwrap_or_default().to_owned();

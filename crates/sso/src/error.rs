@@ -3,7 +3,7 @@
 //! secret or a credential.
 
 use aws_sdk_sso::config::http::HttpResponse;
-use aws_sdk_sso::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use keyfob_core::source::SourceError;
 use keyfob_core::store::StoreError;
 use std::path::PathBuf;
@@ -142,6 +142,14 @@ pub enum SsoError {
         /// The command that signs in again.
         login: String,
     },
+    /// No token was ever stored for the session (or it was logged out).
+    #[error("SSO {what} is not signed in; run: {login}")]
+    NotSignedIn {
+        /// `session NAME` (or `login for START_URL` for legacy profiles).
+        what: String,
+        /// The command that signs in.
+        login: String,
+    },
     /// The signed-in user may not use this role.
     #[error(
         "no access to role {role} in account {account}; run keyfob populate --sso-session {session} to see what you can reach"
@@ -215,7 +223,9 @@ impl SsoError {
             SsoError::UnknownSession { name, .. } => Some(format!(
                 "keyfob configure sso-session {name} --start-url URL --region REGION"
             )),
-            SsoError::SessionExpired { login, .. } => Some(login.clone()),
+            SsoError::SessionExpired { login, .. } | SsoError::NotSignedIn { login, .. } => {
+                Some(login.clone())
+            }
             SsoError::NoRoleAccess { session, .. } | SsoError::ListingDeadline { session, .. } => {
                 Some(format!("keyfob populate --sso-session {session}"))
             }
@@ -229,7 +239,10 @@ impl SsoError {
 
     /// Whether a new login is what fixes this.
     pub fn needs_login(&self) -> bool {
-        matches!(self, SsoError::SessionExpired { .. })
+        matches!(
+            self,
+            SsoError::SessionExpired { .. } | SsoError::NotSignedIn { .. }
+        )
     }
 
     /// Whether trying the same call again later may succeed (throttling, 5xx, network).
@@ -283,7 +296,7 @@ impl SsoError {
         // cases; it names the endpoint's host, never a request body.
         let detail = match &err {
             SdkError::ServiceError(_) => String::new(),
-            _ => keyfob_core::error::one_line_text(&DisplayErrorContext(&err).to_string()),
+            _ => keyfob_core::error::one_line(&err),
         };
         match err {
             SdkError::ServiceError(ctx) => {

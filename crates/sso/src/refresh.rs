@@ -109,7 +109,7 @@ async fn locked_refresh(
     let now = ctx.clock.now();
     let Some(c) = current(ctx, cfg)? else {
         tracing::debug!(session = %cfg.name, "no SSO token");
-        return Err(cfg.expired());
+        return Err(cfg.not_signed_in());
     };
     let usable = c.token.fresh_for(now, MIN_USABLE);
     match rejected {
@@ -277,14 +277,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_token_means_the_session_expired() {
+    async fn no_token_means_the_session_is_not_signed_in() {
         let w = World::new();
         let err = valid_token(&w.ctx(), &w.cfg, DEFAULT_TOKEN_WINDOW)
             .await
             .unwrap_err();
+        assert!(err.needs_login());
         assert_eq!(
             err.to_string(),
-            "SSO session acme has expired; run: keyfob login --sso-session acme"
+            "SSO session acme is not signed in; run: keyfob login --sso-session acme"
         );
     }
 

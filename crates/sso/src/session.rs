@@ -168,12 +168,24 @@ impl SsoSessionConfig {
     /// The error for "this session's token is gone".
     pub fn expired(&self) -> SsoError {
         SsoError::SessionExpired {
-            what: if self.is_legacy() {
-                format!("login for {}", self.start_url)
-            } else {
-                format!("session {}", self.name)
-            },
+            what: self.what(),
             login: self.login_command(),
+        }
+    }
+
+    /// The error for "this session was never signed in".
+    pub fn not_signed_in(&self) -> SsoError {
+        SsoError::NotSignedIn {
+            what: self.what(),
+            login: self.login_command(),
+        }
+    }
+
+    fn what(&self) -> String {
+        if self.is_legacy() {
+            format!("login for {}", self.start_url)
+        } else {
+            format!("session {}", self.name)
         }
     }
 

@@ -67,7 +67,12 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
         });
     }
     // Every profile keyfob serves, with the time left of its cached credentials.
-    if let Ok(profiles) = app.profiles() {
+    let profiles = app.profiles();
+    if let Err(e) = &profiles {
+        // The keychain rows still show; the profiles need a config that parses.
+        crate::output::warn(&format!("profiles left out: {e}"));
+    }
+    if let Ok(profiles) = profiles {
         let is_keyfob = |program: &str| app.is_self_command(program);
         for p in app.served(&is_keyfob, None).profiles(&profiles, now) {
             rows.push(Row {
