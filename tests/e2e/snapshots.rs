@@ -7,6 +7,11 @@
 
 use crate::sso_support::*;
 use crate::support::*;
+use keyfob_core::console::ConsoleError;
+use keyfob_core::kubeconfig::KubeconfigError;
+use keyfob_core::lock::{Holder, LockError};
+use keyfob_core::serve::ServeError;
+use keyfob_core::store::{Backend as StoreBackend, StoreError};
 use keyfob_tests::fake::{ExpireRequest, FakeAws, FakeConfig};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -215,6 +220,8 @@ sso_region = eu-west-1
 
 /// Profiles, chains, names, the config file and the keychain: no peer but the keychain.
 #[test]
+// A table of cases: long by nature, one line per case.
+#[allow(clippy::too_many_lines)]
 fn snapshot_errors_config_and_profiles() {
     let Some(backend) = Backend::any() else {
         return;
@@ -248,16 +255,31 @@ fn snapshot_errors_config_and_profiles() {
     }
     for (case, args) in [
         ("export: loop", &["export", "--profile", "loop-a"][..]),
-        ("exec: unknown profile", &["exec", "--profile", "nope", "--", "true"]),
+        (
+            "exec: unknown profile",
+            &["exec", "--profile", "nope", "--", "true"],
+        ),
         ("whoami: unknown profile", &["whoami", "--profile", "nope"]),
-        ("console: unknown profile", &["console", "--profile", "nope"]),
+        (
+            "console: unknown profile",
+            &["console", "--profile", "nope"],
+        ),
         ("login: unknown profile", &["login", "--profile", "nope"]),
         ("login: long-term keys", &["login", "--profile", "keys"]),
-        ("login: unknown sso-session", &["login", "--sso-session", "nope"]),
+        (
+            "login: unknown sso-session",
+            &["login", "--sso-session", "nope"],
+        ),
         ("remove: nothing stored", &["remove", "nope"]),
         ("logout: no session named", &["logout"]),
-        ("populate: unknown sso-session", &["populate", "--sso-session", "nope"]),
-        ("populate: not a region", &["populate", "--sso-session", "corp", "--region", "mars-1"]),
+        (
+            "populate: unknown sso-session",
+            &["populate", "--sso-session", "nope"],
+        ),
+        (
+            "populate: not a region",
+            &["populate", "--sso-session", "corp", "--region", "mars-1"],
+        ),
     ] {
         cases.error(case, &sb.run(args));
     }
@@ -265,17 +287,113 @@ fn snapshot_errors_config_and_profiles() {
     // Names and values that configure refuses.
     let url = "https://example.awsapps.com/start";
     for (case, args) in [
-        ("add: name starting with -", &["add", "-dev", "--from-stdin"][..]),
+        (
+            "add: name starting with -",
+            &["add", "-dev", "--from-stdin"][..],
+        ),
         ("add: name with a space", &["add", "my dev", "--from-stdin"]),
-        ("configure sso-session: name with a space", &["configure", "sso-session", "a b", "--start-url", url, "--region", "us-east-1"]),
-        ("configure sso-session: http start URL", &["configure", "sso-session", "ab", "--start-url", "http://example.com/start", "--region", "us-east-1"]),
-        ("configure sso-session: start URL not a URL", &["configure", "sso-session", "ab", "--start-url", "start", "--region", "us-east-1"]),
-        ("configure sso-session: not a region", &["configure", "sso-session", "ab", "--start-url", url, "--region", "Europe"]),
-        ("configure saml: name with ]", &["configure", "saml", "a]b", "--url", url, "--username", "u"]),
-        ("configure saml: http URL", &["configure", "saml", "corp", "--url", "http://idp.example.com/sso", "--username", "u"]),
-        ("configure saml: bad trusted origin", &["configure", "saml", "corp", "--url", url, "--username", "u", "--trusted-origin", "idp.example.com"]),
-        ("configure role: bad name", &["configure", "role", "-r", "--role-arn", "arn:aws:iam::111122223333:role/A", "--source-profile", "keys"]),
-        ("configure role: not a role ARN", &["configure", "role", "r", "--role-arn", "Admin", "--source-profile", "keys"]),
+        (
+            "configure sso-session: name with a space",
+            &[
+                "configure",
+                "sso-session",
+                "a b",
+                "--start-url",
+                url,
+                "--region",
+                "us-east-1",
+            ],
+        ),
+        (
+            "configure sso-session: http start URL",
+            &[
+                "configure",
+                "sso-session",
+                "ab",
+                "--start-url",
+                "http://example.com/start",
+                "--region",
+                "us-east-1",
+            ],
+        ),
+        (
+            "configure sso-session: start URL not a URL",
+            &[
+                "configure",
+                "sso-session",
+                "ab",
+                "--start-url",
+                "start",
+                "--region",
+                "us-east-1",
+            ],
+        ),
+        (
+            "configure sso-session: not a region",
+            &[
+                "configure",
+                "sso-session",
+                "ab",
+                "--start-url",
+                url,
+                "--region",
+                "Europe",
+            ],
+        ),
+        (
+            "configure saml: name with ]",
+            &["configure", "saml", "a]b", "--url", url, "--username", "u"],
+        ),
+        (
+            "configure saml: http URL",
+            &[
+                "configure",
+                "saml",
+                "corp",
+                "--url",
+                "http://idp.example.com/sso",
+                "--username",
+                "u",
+            ],
+        ),
+        (
+            "configure saml: bad trusted origin",
+            &[
+                "configure",
+                "saml",
+                "corp",
+                "--url",
+                url,
+                "--username",
+                "u",
+                "--trusted-origin",
+                "idp.example.com",
+            ],
+        ),
+        (
+            "configure role: bad name",
+            &[
+                "configure",
+                "role",
+                "-r",
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/A",
+                "--source-profile",
+                "keys",
+            ],
+        ),
+        (
+            "configure role: not a role ARN",
+            &[
+                "configure",
+                "role",
+                "r",
+                "--role-arn",
+                "Admin",
+                "--source-profile",
+                "keys",
+            ],
+        ),
     ] {
         cases.error(case, &sb.run(args));
     }
@@ -283,17 +401,37 @@ fn snapshot_errors_config_and_profiles() {
         ("add: no input", ""),
         ("add: one line", "AKIAIOSFODNN7EXAMPLE\n"),
         ("add: key id that is not one", "not-a-key\nsecret\n"),
-        ("add: secret with a space", "AKIAIOSFODNN7EXAMPLE\nsecret key\n"),
+        (
+            "add: secret with a space",
+            "AKIAIOSFODNN7EXAMPLE\nsecret key\n",
+        ),
     ] {
-        cases.error(case, &run(&sb, &["add", "dev", "--from-stdin", "--yes"], Some(stdin)));
+        cases.error(
+            case,
+            &run(&sb, &["add", "dev", "--from-stdin", "--yes"], Some(stdin)),
+        );
     }
 
     // A malformed config: every command that reads it says which line.
     let broken = Sandbox::new(backend);
     broken.write_config("[profile a]\nregion = eu-west-1\n[profile b\nregion = eu-west-1\n");
     for (case, args) in [
-        ("malformed config: credential-process", &["credential-process", "--profile", "a"][..]),
-        ("malformed config: configure", &["configure", "sso-session", "s", "--start-url", url, "--region", "us-east-1"]),
+        (
+            "malformed config: credential-process",
+            &["credential-process", "--profile", "a"][..],
+        ),
+        (
+            "malformed config: configure",
+            &[
+                "configure",
+                "sso-session",
+                "s",
+                "--start-url",
+                url,
+                "--region",
+                "us-east-1",
+            ],
+        ),
         ("malformed config: status", &["status"]),
     ] {
         cases.any(case, &broken.run(args));
@@ -306,7 +444,15 @@ fn snapshot_errors_config_and_profiles() {
     blocked.set_env("AWS_CONFIG_FILE", file.join("config").to_str().unwrap());
     cases.error(
         "config cannot be written",
-        &blocked.run(&["configure", "sso-session", "s", "--start-url", url, "--region", "us-east-1"]),
+        &blocked.run(&[
+            "configure",
+            "sso-session",
+            "s",
+            "--start-url",
+            url,
+            "--region",
+            "us-east-1",
+        ]),
     );
 
     // Keychains that cannot be used.
@@ -344,10 +490,7 @@ fn snapshot_errors_sso() {
     let mut cases = Cases::new();
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = sso_sandbox(backend, &fake);
-    cases.error(
-        "populate before any login",
-        &populate(&sb, &[]),
-    );
+    cases.error("populate before any login", &populate(&sb, &[]));
     login(&sb, &[]);
     assert_success(&populate(&sb, &[]));
     let config = sb.read_config();
@@ -370,10 +513,16 @@ fn snapshot_errors_sso() {
         "expired token and refresh token",
         &sb.run(&["credential-process", "--profile", "acct-0001.ReadOnly"]),
     );
-    cases.error("logout: unknown session", &sb.run(&["logout", "--sso-session", "nope"]));
+    cases.error(
+        "logout: unknown session",
+        &sb.run(&["logout", "--sso-session", "nope"]),
+    );
 
     fake.configure(|c| c.pkce.deny = true);
-    cases.error("sign-in denied in the browser", &sb.run(&["-q", "login", "--sso-session", SESSION]));
+    cases.error(
+        "sign-in denied in the browser",
+        &sb.run(&["-q", "login", "--sso-session", SESSION]),
+    );
     fake.configure(|c| {
         c.pkce.deny = false;
         c.device.deny = true;
@@ -406,6 +555,8 @@ fn snapshot_errors_sso() {
 /// STS (the fake, which checks every signature), MFA, role chains, and the commands that use
 /// their credentials: console, eks-token, kubeconfig, serve, exec.
 #[test]
+// A table of cases: long by nature, one line per case.
+#[allow(clippy::too_many_lines)]
 fn snapshot_errors_sts_and_serving() {
     let Some(backend) = Backend::any() else {
         return;
@@ -464,22 +615,60 @@ fn snapshot_errors_sts_and_serving() {
         console.read_config()
     ));
     for (case, endpoint) in [
-        ("console: federation endpoint over plain http", "http://signin.example.com/federation".to_owned()),
-        ("console: federation endpoint not a URL", "signin".to_owned()),
-        ("console: federation endpoint unreachable", format!("http://127.0.0.1:{port}/federation")),
+        (
+            "console: federation endpoint over plain http",
+            "http://signin.example.com/federation".to_owned(),
+        ),
+        (
+            "console: federation endpoint not a URL",
+            "signin".to_owned(),
+        ),
+        (
+            "console: federation endpoint unreachable",
+            format!("http://127.0.0.1:{port}/federation"),
+        ),
     ] {
         console.set_env("KEYFOB_FEDERATION_ENDPOINT", &endpoint);
-        cases.error(case, &console.run(&["console", "--profile", "admin", "--no-browser"]));
+        cases.error(
+            case,
+            &console.run(&["console", "--profile", "admin", "--no-browser"]),
+        );
     }
     cases.error(
         "console: long-term keys without a session",
         &sb.run(&["console", "--profile", "ci", "--no-browser"]),
     );
     for (case, args) in [
-        ("eks-token: cluster name with a space", &["eks-token", "--cluster", "my cluster", "--profile", "ci"][..]),
-        ("eks-token: role ARN that is not one", &["eks-token", "--cluster", "prod", "--profile", "ci", "--role-arn", "Admin"]),
-        ("serve: token file in a missing directory", &["serve", "--profile", "ci", "--token-file", "/nonexistent/dir/token"]),
-        ("exec: a program that does not exist", &["exec", "--profile", "ci", "--", "/nonexistent/program"]),
+        (
+            "eks-token: cluster name with a space",
+            &["eks-token", "--cluster", "my cluster", "--profile", "ci"][..],
+        ),
+        (
+            "eks-token: role ARN that is not one",
+            &[
+                "eks-token",
+                "--cluster",
+                "prod",
+                "--profile",
+                "ci",
+                "--role-arn",
+                "Admin",
+            ],
+        ),
+        (
+            "serve: token file in a missing directory",
+            &[
+                "serve",
+                "--profile",
+                "ci",
+                "--token-file",
+                "/nonexistent/dir/token",
+            ],
+        ),
+        (
+            "exec: a program that does not exist",
+            &["exec", "--profile", "ci", "--", "/nonexistent/program"],
+        ),
     ] {
         cases.error(case, &sb.run(args));
     }
@@ -532,7 +721,15 @@ fn snapshot_errors_saml() {
     sb.set_env("AWS_ENDPOINT_URL_STS", &fake.url());
     for (profile, user) in [("corp", "alice"), ("two-roles", "bob")] {
         assert_success(&sb.run(&[
-            "configure", "saml", profile, "--url", &idp, "--username", user, "--region", "us-east-1",
+            "configure",
+            "saml",
+            profile,
+            "--url",
+            &idp,
+            "--username",
+            user,
+            "--region",
+            "us-east-1",
         ]));
     }
     let login = |profile: &str, password: &str, more: &[&str]| {
@@ -541,11 +738,18 @@ fn snapshot_errors_saml() {
         sb.run_with_stdin(&args, &format!("{password}\n"))
     };
     cases.error("wrong password", &login("corp", "not-alicepw", &[]));
-    cases.error("no password on stdin", &sb.run_with_stdin(&["login", "--profile", "corp", "--password-stdin"], ""));
+    cases.error(
+        "no password on stdin",
+        &sb.run_with_stdin(&["login", "--profile", "corp", "--password-stdin"], ""),
+    );
     cases.error("two roles, none chosen", &login("two-roles", "bobpw", &[]));
     cases.error(
         "a role the assertion does not offer",
-        &login("corp", "alicepw", &["--role-arn", "arn:aws:iam::111122223333:role/Nope"]),
+        &login(
+            "corp",
+            "alicepw",
+            &["--role-arn", "arn:aws:iam::111122223333:role/Nope"],
+        ),
     );
     fake.configure(|c| c.sts.deny_saml = true);
     cases.error("STS refuses the assertion", &login("corp", "alicepw", &[]));
@@ -560,16 +764,31 @@ fn snapshot_errors_saml() {
     std::fs::write(&no_roles, base64_encode(xml)).unwrap();
     cases.error(
         "a pasted response without roles",
-        &sb.run(&["login", "--profile", "corp", "--saml-response-file", no_roles.to_str().unwrap()]),
+        &sb.run(&[
+            "login",
+            "--profile",
+            "corp",
+            "--saml-response-file",
+            no_roles.to_str().unwrap(),
+        ]),
     );
     let garbage = sb.home().join("garbage.b64");
     std::fs::write(&garbage, "this is not base64!").unwrap();
     cases.error(
         "a pasted response that is not base64",
-        &sb.run(&["login", "--profile", "corp", "--saml-response-file", garbage.to_str().unwrap()]),
+        &sb.run(&[
+            "login",
+            "--profile",
+            "corp",
+            "--saml-response-file",
+            garbage.to_str().unwrap(),
+        ]),
     );
 
-    let down = format!("http://127.0.0.1:{}/simplesaml/saml2/idp/SSOService.php", closed_port());
+    let down = format!(
+        "http://127.0.0.1:{}/simplesaml/saml2/idp/SSOService.php",
+        closed_port()
+    );
     let config = sb.read_config();
     sb.write_config(&format!(
         "{config}[profile down]\nkeyfob_saml_url = {down}\nkeyfob_saml_username = alice\nregion = us-east-1\n"
@@ -624,7 +843,11 @@ fn the_binary_prints_the_help_clap_renders() {
         );
         checked += 1;
     }
-    assert!(checked > 10, "only {checked} --help snapshots in {}", dir.display());
+    assert!(
+        checked > 10,
+        "only {checked} --help snapshots in {}",
+        dir.display()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -635,7 +858,7 @@ fn the_binary_prints_the_help_clap_renders() {
 struct Rendered(String);
 
 impl Rendered {
-    fn add(&mut self, case: &str, report: keyfob_core::Report) {
+    fn add(&mut self, case: &str, report: &keyfob_core::Report) {
         let _ = writeln!(
             self.0,
             "{case}\n  exit {}\n  stderr| keyfob: error: {report}\n  hint| {}\n",
@@ -649,11 +872,12 @@ impl Rendered {
 /// trust.rs, saml.rs, sso.rs and the crates' own tests): each variant of the library error
 /// enums that the end-to-end groups above do not reach, built from plausible values.
 #[test]
+// A table of cases: long by nature, one line per case.
+#[allow(clippy::too_many_lines)]
 fn snapshot_errors_of_hostile_and_failing_peers() {
-    use keyfob_saml::{AssertionError, IdpError, RolePair, StsError, SamlError};
+    use keyfob_saml::{AssertionError, IdpError, RolePair, SamlError, StsError};
     use keyfob_sso::SsoError;
     use keyfob_sso::error::Service;
-    use std::path::PathBuf;
     let mut r = Rendered(String::new());
     let idp_url = "https://idp.example.com/sso".to_owned();
     let io = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
@@ -670,107 +894,450 @@ fn snapshot_errors_of_hostile_and_failing_peers() {
 
     for (case, e) in [
         ("IdpError::BadUrl", IdpError::BadUrl("ftp://idp".into())),
-        ("IdpError::Http", IdpError::Http { status: 503, url: idp_url.clone() }),
-        ("IdpError::Timeout", IdpError::Timeout { url: idp_url.clone(), seconds: 30 }),
-        ("IdpError::TooManyRedirects", IdpError::TooManyRedirects { url: idp_url.clone(), max: 10 }),
+        (
+            "IdpError::Http",
+            IdpError::Http {
+                status: 503,
+                url: idp_url.clone(),
+            },
+        ),
+        (
+            "IdpError::Timeout",
+            IdpError::Timeout {
+                url: idp_url.clone(),
+                seconds: 30,
+            },
+        ),
+        (
+            "IdpError::TooManyRedirects",
+            IdpError::TooManyRedirects {
+                url: idp_url.clone(),
+                max: 10,
+            },
+        ),
         ("IdpError::TooManySteps", IdpError::TooManySteps(8)),
-        ("IdpError::NoForm", IdpError::NoForm { url: idp_url.clone(), title: Some("Sign in".into()), reason: "no form with a password field".into() }),
-        ("IdpError::TooLarge", IdpError::TooLarge { url: idp_url.clone(), max: 1 << 20 }),
-        ("IdpError::InsecureForm", IdpError::InsecureForm { url: "http://idp.example.com/login".into() }),
-        ("IdpError::PasswordNotTrusted (form)", IdpError::PasswordNotTrusted { origin: "https://evil.example.net".into(), profile: Some("corp".into()), redirect: None }),
-        ("IdpError::PasswordNotTrusted (307)", IdpError::PasswordNotTrusted { origin: "https://evil.example.net".into(), profile: Some("corp".into()), redirect: Some(307) }),
-        ("IdpError::PasswordDowngrade", IdpError::PasswordDowngrade { origin: "http://idp.example.com".into(), redirect: Some(308) }),
-        ("IdpError::PasswordInUrl", IdpError::PasswordInUrl { url: idp_url.clone() }),
-        ("IdpError::InsecureRedirect", IdpError::InsecureRedirect { url: "http://idp.example.com/next".into() }),
-        ("IdpError::NotHttp", IdpError::NotHttp { url: "file:///etc/passwd".into() }),
-        ("IdpError::BadTrustedOrigin", IdpError::BadTrustedOrigin { profile: Some("corp".into()), entry: "idp.example.com".into(), reason: "has no scheme" }),
+        (
+            "IdpError::NoForm",
+            IdpError::NoForm {
+                url: idp_url.clone(),
+                title: Some("Sign in".into()),
+                reason: "no form with a password field".into(),
+            },
+        ),
+        (
+            "IdpError::TooLarge",
+            IdpError::TooLarge {
+                url: idp_url.clone(),
+                max: 1 << 20,
+            },
+        ),
+        (
+            "IdpError::InsecureForm",
+            IdpError::InsecureForm {
+                url: "http://idp.example.com/login".into(),
+            },
+        ),
+        (
+            "IdpError::PasswordNotTrusted (form)",
+            IdpError::PasswordNotTrusted {
+                origin: "https://evil.example.net".into(),
+                profile: Some("corp".into()),
+                redirect: None,
+            },
+        ),
+        (
+            "IdpError::PasswordNotTrusted (307)",
+            IdpError::PasswordNotTrusted {
+                origin: "https://evil.example.net".into(),
+                profile: Some("corp".into()),
+                redirect: Some(307),
+            },
+        ),
+        (
+            "IdpError::PasswordDowngrade",
+            IdpError::PasswordDowngrade {
+                origin: "http://idp.example.com".into(),
+                redirect: Some(308),
+            },
+        ),
+        (
+            "IdpError::PasswordInUrl",
+            IdpError::PasswordInUrl {
+                url: idp_url.clone(),
+            },
+        ),
+        (
+            "IdpError::InsecureRedirect",
+            IdpError::InsecureRedirect {
+                url: "http://idp.example.com/next".into(),
+            },
+        ),
+        (
+            "IdpError::NotHttp",
+            IdpError::NotHttp {
+                url: "file:///etc/passwd".into(),
+            },
+        ),
+        (
+            "IdpError::BadTrustedOrigin",
+            IdpError::BadTrustedOrigin {
+                profile: Some("corp".into()),
+                entry: "idp.example.com".into(),
+                reason: "has no scheme",
+            },
+        ),
         ("IdpError::BadMfaCode", IdpError::BadMfaCode),
         ("IdpError::NeedsInteraction", IdpError::NeedsInteraction),
     ] {
-        r.add(case, SamlError::from(e).into());
+        r.add(case, &SamlError::from(e).into());
     }
     for (case, e) in [
-        ("AssertionError::TooLarge", AssertionError::TooLarge(2 << 20)),
-        ("AssertionError::NotXml", AssertionError::NotXml("unexpected end of input".into())),
-        ("AssertionError::NotSamlResponse", AssertionError::NotSamlResponse("html".into())),
-        ("AssertionError::Status", AssertionError::Status { status: "urn:oasis:names:tc:SAML:2.0:status:Responder".into(), message: Some("user locked".into()) }),
+        (
+            "AssertionError::TooLarge",
+            AssertionError::TooLarge(2 << 20),
+        ),
+        (
+            "AssertionError::NotXml",
+            AssertionError::NotXml("unexpected end of input".into()),
+        ),
+        (
+            "AssertionError::NotSamlResponse",
+            AssertionError::NotSamlResponse("html".into()),
+        ),
+        (
+            "AssertionError::Status",
+            AssertionError::Status {
+                status: "urn:oasis:names:tc:SAML:2.0:status:Responder".into(),
+                message: Some("user locked".into()),
+            },
+        ),
         ("AssertionError::Encrypted", AssertionError::Encrypted),
         ("AssertionError::NoAssertion", AssertionError::NoAssertion),
-        ("AssertionError::MalformedRole", AssertionError::MalformedRole("Admin".into())),
-        ("AssertionError::BadTime", AssertionError::BadTime { attribute: "NotOnOrAfter", value: "tomorrow".into() }),
+        (
+            "AssertionError::MalformedRole",
+            AssertionError::MalformedRole("Admin".into()),
+        ),
+        (
+            "AssertionError::BadTime",
+            AssertionError::BadTime {
+                attribute: "NotOnOrAfter",
+                value: "tomorrow".into(),
+            },
+        ),
     ] {
-        r.add(case, SamlError::from(e).into());
+        r.add(case, &SamlError::from(e).into());
     }
     for (case, e) in [
-        ("StsError::DurationTooLong", StsError::DurationTooLong { profile: "corp".into(), requested: 43200 }),
-        ("StsError::NotTrusted", StsError::NotTrusted { role: "arn:aws:iam::111122223333:role/Admin".into(), provider: "arn:aws:iam::111122223333:saml-provider/corp".into(), message: "Not authorized to perform sts:AssumeRoleWithSAML".into() }),
-        ("StsError::AssertionExpired", StsError::AssertionExpired("ExpiredTokenException".into())),
-        ("StsError::Rejected", StsError::Rejected { code: "InvalidIdentityToken".into(), message: "Specified provider doesn't exist".into() }),
-        ("StsError::RegionDisabled", StsError::RegionDisabled { region: "ap-east-1".into(), profile: "corp".into() }),
-        ("StsError::Service", StsError::Service("InternalFailure".into())),
+        (
+            "StsError::DurationTooLong",
+            StsError::DurationTooLong {
+                profile: "corp".into(),
+                requested: 43200,
+            },
+        ),
+        (
+            "StsError::NotTrusted",
+            StsError::NotTrusted {
+                role: "arn:aws:iam::111122223333:role/Admin".into(),
+                provider: "arn:aws:iam::111122223333:saml-provider/corp".into(),
+                message: "Not authorized to perform sts:AssumeRoleWithSAML".into(),
+            },
+        ),
+        (
+            "StsError::AssertionExpired",
+            StsError::AssertionExpired("ExpiredTokenException".into()),
+        ),
+        (
+            "StsError::Rejected",
+            StsError::Rejected {
+                code: "InvalidIdentityToken".into(),
+                message: "Specified provider doesn't exist".into(),
+            },
+        ),
+        (
+            "StsError::RegionDisabled",
+            StsError::RegionDisabled {
+                region: "ap-east-1".into(),
+                profile: "corp".into(),
+            },
+        ),
+        (
+            "StsError::Service",
+            StsError::Service("InternalFailure".into()),
+        ),
         ("StsError::Timeout", StsError::Timeout("us-east-1".into())),
-        ("StsError::Unreachable", StsError::Unreachable { region: "us-east-1".into(), reason: "connection refused".into() }),
+        (
+            "StsError::Unreachable",
+            StsError::Unreachable {
+                region: "us-east-1".into(),
+                reason: "connection refused".into(),
+            },
+        ),
         ("StsError::NoCredentials", StsError::NoCredentials),
     ] {
-        r.add(case, SamlError::from(e).into());
+        r.add(case, &SamlError::from(e).into());
     }
     for (case, e) in [
-        ("SamlError::RoleNotOffered", SamlError::RoleNotOffered { wanted: "arn:aws:iam::111122223333:role/Ops".into(), available: roles.clone() }),
-        ("SamlError::RoleAmbiguous", SamlError::RoleAmbiguous { available: roles.clone() }),
+        (
+            "SamlError::RoleNotOffered",
+            SamlError::RoleNotOffered {
+                wanted: "arn:aws:iam::111122223333:role/Ops".into(),
+                available: roles.clone(),
+            },
+        ),
+        (
+            "SamlError::RoleAmbiguous",
+            SamlError::RoleAmbiguous {
+                available: roles.clone(),
+            },
+        ),
         ("SamlError::NoRoleChosen", SamlError::NoRoleChosen),
         ("SamlError::NoPassword", SamlError::NoPassword),
     ] {
-        r.add(case, e.into());
+        r.add(case, &e.into());
     }
 
     let section = "[sso-session acme]".to_owned();
     for (case, e) in [
-        ("SsoError::MissingKey", SsoError::MissingKey { section: section.clone(), key: "sso_region" }),
-        ("SsoError::BadRegion", SsoError::BadRegion { section: section.clone(), key: "sso_region", region: "Europe".into() }),
-        ("SsoError::BadValue", SsoError::BadValue { section: section.clone(), key: "keyfob_write_sso_cache", value: "maybe".into(), expected: "true or false" }),
-        ("SsoError::Service", SsoError::Service { service: Service::Oidc, operation: "CreateToken", code: "InvalidClientException".into(), message: "client expired".into(), status: Some(400) }),
-        ("SsoError::Service (throttled)", SsoError::Service { service: Service::Portal, operation: "ListAccountRoles", code: "TooManyRequestsException".into(), message: "Rate exceeded".into(), status: Some(429) }),
-        ("SsoError::CallbackTimeout", SsoError::CallbackTimeout { minutes: 5 }),
-        ("SsoError::Callback", SsoError::Callback { reason: "address in use".into() }),
-        ("SsoError::Lock", SsoError::Lock { path: PathBuf::from("/home/u/.cache/keyfob/sso-acme.lock"), reason: "permission denied".into() }),
-        ("SsoError::CacheFile", SsoError::CacheFile { path: PathBuf::from("/home/u/.aws/sso/cache/0123abcd.json"), reason: "permission denied".into() }),
-        ("SsoError::ListingDeadline", SsoError::ListingDeadline { session: "acme".into(), limit: "10 min".into(), accounts: 1000, all_found: false, roles_listed: 612, throttled: 431 }),
+        (
+            "SsoError::MissingKey",
+            SsoError::MissingKey {
+                section: section.clone(),
+                key: "sso_region",
+            },
+        ),
+        (
+            "SsoError::BadRegion",
+            SsoError::BadRegion {
+                section: section.clone(),
+                key: "sso_region",
+                region: "Europe".into(),
+            },
+        ),
+        (
+            "SsoError::BadValue",
+            SsoError::BadValue {
+                section: section.clone(),
+                key: "keyfob_write_sso_cache",
+                value: "maybe".into(),
+                expected: "true or false",
+            },
+        ),
+        (
+            "SsoError::Service",
+            SsoError::Service {
+                service: Service::Oidc,
+                operation: "CreateToken",
+                code: "InvalidClientException".into(),
+                message: "client expired".into(),
+                status: Some(400),
+            },
+        ),
+        (
+            "SsoError::Service (throttled)",
+            SsoError::Service {
+                service: Service::Portal,
+                operation: "ListAccountRoles",
+                code: "TooManyRequestsException".into(),
+                message: "Rate exceeded".into(),
+                status: Some(429),
+            },
+        ),
+        (
+            "SsoError::CallbackTimeout",
+            SsoError::CallbackTimeout { minutes: 5 },
+        ),
+        (
+            "SsoError::Callback",
+            SsoError::Callback {
+                reason: "address in use".into(),
+            },
+        ),
+        (
+            "SsoError::Lock",
+            SsoError::Lock {
+                path: PathBuf::from("/home/u/.cache/keyfob/sso-acme.lock"),
+                reason: "permission denied".into(),
+            },
+        ),
+        (
+            "SsoError::CacheFile",
+            SsoError::CacheFile {
+                path: PathBuf::from("/home/u/.aws/sso/cache/0123abcd.json"),
+                reason: "permission denied".into(),
+            },
+        ),
+        (
+            "SsoError::ListingDeadline",
+            SsoError::ListingDeadline {
+                session: "acme".into(),
+                limit: "10 min".into(),
+                accounts: 1000,
+                all_found: false,
+                roles_listed: 612,
+                throttled: 431,
+            },
+        ),
     ] {
-        r.add(case, e.into());
+        r.add(case, &e.into());
     }
 
-    use keyfob_core::console::ConsoleError;
-    use keyfob_core::kubeconfig::KubeconfigError;
-    use keyfob_core::lock::{Holder, LockError};
-    use keyfob_core::serve::ServeError;
-    use keyfob_core::store::{Backend, StoreError};
     let path = || PathBuf::from("/home/u/.aws/config");
     let reports: Vec<(&str, keyfob_core::Report)> = vec![
-        ("StoreError::Unavailable", StoreError::Unavailable { reason: "no D-Bus session bus".into() }.into()),
-        ("StoreError::Locked", StoreError::Locked { backend: Backend::SecretService, reason: "the collection is locked".into() }.into()),
-        ("StoreError::KeyutilsSession", StoreError::KeyutilsSession { reason: "Permission denied".into() }.into()),
-        ("StoreError::Dropped", StoreError::Dropped { backend: Backend::Keyutils, key: "creds/dev".into() }.into()),
-        ("StoreError::Backend", StoreError::Backend { backend: Backend::SecretService, key: "creds/dev".into(), reason: "D-Bus timeout".into() }.into()),
-        ("ConsoleError::Transport", ConsoleError::Transport { what: "could not reach", endpoint: "https://signin.aws.amazon.com/federation".into(), why: "connection reset".into() }.into()),
-        ("ConsoleError::TooLarge", ConsoleError::TooLarge { endpoint: "https://signin.aws.amazon.com/federation".into() }.into()),
-        ("ConsoleError::Refusal", ConsoleError::Refusal { status: 400, detail: "Invalid session".into() }.into()),
-        ("ConsoleError::BadAnswer", ConsoleError::BadAnswer("no SigninToken").into()),
-        ("LockError::Busy", LockError::Busy { path: PathBuf::from("/home/u/.cache/keyfob/dev.lock"), holder: Some(Holder { pid: 4242, name: Some("keyfob".into()) }), waited: std::time::Duration::from_secs(60) }.into()),
-        ("ServeError::TimedOut", ServeError::TimedOut { profile: "dev".into(), budget: std::time::Duration::from_secs(30) }.into()),
-        ("EditError::NotUtf8", keyfob_core::editor::EditError::NotUtf8 { path: path() }.into()),
-        ("EditError::DanglingSymlink", keyfob_core::editor::EditError::DanglingSymlink { path: path(), target: PathBuf::from("/mnt/dotfiles/aws-config") }.into()),
-        ("EditError::ReadOnly", keyfob_core::editor::EditError::ReadOnly { path: path() }.into()),
-        ("EditError::Write", keyfob_core::editor::EditError::Write { path: path(), source: std::io::Error::other("No space left on device") }.into()),
-        ("KubeconfigError::Busy", KubeconfigError::Busy { path: PathBuf::from("/home/u/.kube/config.lock") }.into()),
-        ("KubeconfigError::NotKubeconfig", KubeconfigError::NotKubeconfig { path: PathBuf::from("/home/u/.kube/config"), what: "users is not a list" }.into()),
-        ("KubeconfigError::Read", KubeconfigError::Read { path: PathBuf::from("/home/u/.kube/config"), source: io() }.into()),
-        ("ProcessJsonError::UnsupportedVersion", keyfob_core::credentials::ProcessJsonError::UnsupportedVersion(2).into()),
-        ("BadRefreshWindow", keyfob_core::credentials::BadRefreshWindow("soon".into()).into()),
-        ("TooLarge", keyfob_core::net::TooLarge { max: 1 << 20 }.into()),
-        ("ContainerUriError::NotAllowed", keyfob_core::server::ContainerUriError::NotAllowed("http://169.254.1.1/creds".into()).into()),
+        (
+            "StoreError::Unavailable",
+            StoreError::Unavailable {
+                reason: "no D-Bus session bus".into(),
+            }
+            .into(),
+        ),
+        (
+            "StoreError::Locked",
+            StoreError::Locked {
+                backend: StoreBackend::SecretService,
+                reason: "the collection is locked".into(),
+            }
+            .into(),
+        ),
+        (
+            "StoreError::KeyutilsSession",
+            StoreError::KeyutilsSession {
+                reason: "Permission denied".into(),
+            }
+            .into(),
+        ),
+        (
+            "StoreError::Dropped",
+            StoreError::Dropped {
+                backend: StoreBackend::Keyutils,
+                key: "creds/dev".into(),
+            }
+            .into(),
+        ),
+        (
+            "StoreError::Backend",
+            StoreError::Backend {
+                backend: StoreBackend::SecretService,
+                key: "creds/dev".into(),
+                reason: "D-Bus timeout".into(),
+            }
+            .into(),
+        ),
+        (
+            "ConsoleError::Transport",
+            ConsoleError::Transport {
+                what: "could not reach",
+                endpoint: "https://signin.aws.amazon.com/federation".into(),
+                why: "connection reset".into(),
+            }
+            .into(),
+        ),
+        (
+            "ConsoleError::TooLarge",
+            ConsoleError::TooLarge {
+                endpoint: "https://signin.aws.amazon.com/federation".into(),
+            }
+            .into(),
+        ),
+        (
+            "ConsoleError::Refusal",
+            ConsoleError::Refusal {
+                status: 400,
+                detail: "Invalid session".into(),
+            }
+            .into(),
+        ),
+        (
+            "ConsoleError::BadAnswer",
+            ConsoleError::BadAnswer("no SigninToken").into(),
+        ),
+        (
+            "LockError::Busy",
+            LockError::Busy {
+                path: PathBuf::from("/home/u/.cache/keyfob/dev.lock"),
+                holder: Some(Holder {
+                    pid: 4242,
+                    name: Some("keyfob".into()),
+                }),
+                waited: std::time::Duration::from_secs(60),
+            }
+            .into(),
+        ),
+        (
+            "ServeError::TimedOut",
+            ServeError::TimedOut {
+                profile: "dev".into(),
+                budget: std::time::Duration::from_secs(30),
+            }
+            .into(),
+        ),
+        (
+            "EditError::NotUtf8",
+            keyfob_core::editor::EditError::NotUtf8 { path: path() }.into(),
+        ),
+        (
+            "EditError::DanglingSymlink",
+            keyfob_core::editor::EditError::DanglingSymlink {
+                path: path(),
+                target: PathBuf::from("/mnt/dotfiles/aws-config"),
+            }
+            .into(),
+        ),
+        (
+            "EditError::ReadOnly",
+            keyfob_core::editor::EditError::ReadOnly { path: path() }.into(),
+        ),
+        (
+            "EditError::Write",
+            keyfob_core::editor::EditError::Write {
+                path: path(),
+                source: std::io::Error::other("No space left on device"),
+            }
+            .into(),
+        ),
+        (
+            "KubeconfigError::Busy",
+            KubeconfigError::Busy {
+                path: PathBuf::from("/home/u/.kube/config.lock"),
+            }
+            .into(),
+        ),
+        (
+            "KubeconfigError::NotKubeconfig",
+            KubeconfigError::NotKubeconfig {
+                path: PathBuf::from("/home/u/.kube/config"),
+                what: "users is not a list",
+            }
+            .into(),
+        ),
+        (
+            "KubeconfigError::Read",
+            KubeconfigError::Read {
+                path: PathBuf::from("/home/u/.kube/config"),
+                source: io(),
+            }
+            .into(),
+        ),
+        (
+            "ProcessJsonError::UnsupportedVersion",
+            keyfob_core::credentials::ProcessJsonError::UnsupportedVersion(2).into(),
+        ),
+        (
+            "BadRefreshWindow",
+            keyfob_core::credentials::BadRefreshWindow("soon".into()).into(),
+        ),
+        (
+            "TooLarge",
+            keyfob_core::net::TooLarge { max: 1 << 20 }.into(),
+        ),
+        (
+            "ContainerUriError::NotAllowed",
+            keyfob_core::server::ContainerUriError::NotAllowed("http://169.254.1.1/creds".into())
+                .into(),
+        ),
     ];
     for (case, report) in reports {
-        r.add(case, report);
+        r.add(case, &report);
     }
     settings().bind(|| insta::assert_snapshot!("errors-of-hostile-and-failing-peers", r.0));
 }

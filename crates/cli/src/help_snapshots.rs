@@ -45,8 +45,7 @@ fn snapshot_every_commands_help() {
     let mut all = Vec::new();
     paths(&crate::cli::Cli::command(), &[], &mut all);
     assert!(
-        all.iter()
-            .any(|p| p.join(" ") == "keyfob configure saml"),
+        all.iter().any(|p| p.join(" ") == "keyfob configure saml"),
         "the walk reaches nested subcommands: {all:?}"
     );
     let names: Vec<String> = all.iter().map(|p| p.join("-")).collect();
@@ -90,8 +89,8 @@ fn snapshot_every_commands_help() {
     }
     assert!(
         changed.is_empty(),
-        "--help differs from its snapshot for: {changed:?}; review the .snap.new files \
-         (`cargo insta review`), or accept every change with scripts/snapshots"
+        "--help differs from its snapshot for: {changed:?}; outside CI review the .snap.new \
+         files (`cargo insta review`), or accept every change with scripts/snapshots"
     );
     assert!(
         updating || stale.is_empty(),
