@@ -11,6 +11,7 @@ mod keychains;
 mod mfa;
 mod populate;
 mod saml;
+mod snapshots;
 mod sso;
 mod sso_support;
 mod support;

@@ -33,6 +33,8 @@ macro_rules! ensure {
 mod app;
 mod cli;
 mod commands;
+#[cfg(test)]
+mod help_snapshots;
 mod output;
 mod prompt;
 mod sources;
