@@ -24,7 +24,7 @@ pub(crate) fn open(env: &keyfob_core::Env, url: &str) -> std::io::Result<()> {
     }
 }
 
-/// Opens `url` like [`open`], but waits for the launcher to finish and fails if it did not
+/// Opens `url` like [`open()`], but waits for the launcher to finish and fails if it did not
 /// succeed: run on a thread of its own while a sign-in waits, so a launcher that fails late (or
 /// never returns) is still told apart.
 fn open_and_wait(env: &keyfob_core::Env, url: &str) -> std::io::Result<()> {
