@@ -9,6 +9,7 @@ mod eks;
 mod foundation;
 mod keychains;
 mod mfa;
+mod noticed;
 mod populate;
 mod saml;
 mod snapshots;

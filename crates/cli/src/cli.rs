@@ -163,9 +163,13 @@ pub(crate) struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// Machine-readable output.
+    /// Machine-readable output (every row, as with --all).
     #[arg(long)]
     pub(crate) json: bool,
+    /// List every profile keyfob serves, also those with no credentials cached yet (by
+    /// default they are counted, one line per sso-session).
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 #[derive(Debug, Args)]

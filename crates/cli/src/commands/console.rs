@@ -75,9 +75,8 @@ pub(crate) fn run(app: &App, args: &ConsoleArgs) -> crate::Result<ExitCode> {
             "Opened the AWS console for profile {name} in the browser."
         )),
         Err(e) => {
-            warn(&format!(
-                "could not open a browser ({e}); the sign-in URL follows on stdout"
-            ));
+            tracing::debug!(error = %e, "opening a browser failed");
+            warn("no browser could be opened here; the sign-in URL follows on stdout");
             crate::output::data(url.as_str())?;
         }
     }

@@ -130,12 +130,9 @@ fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> crate::R
             "Using the device-code flow: {why}, so a browser here cannot take the sign-in redirect."
         ));
     }
-    let ui = CliLoginUi {
-        no_browser: args.no_browser,
-        env: &app.env,
-    };
+    // The UI prints where to sign in, then starts the "waiting" spinner under it.
+    let ui = CliLoginUi::new(&app.env, args.no_browser);
     let ctx = app.sso_ctx()?;
-    let spinner = crate::output::spinner("Waiting for the sign-in to be approved in the browser…");
     let result = App::runtime()?.block_on(keyfob_sso::login(
         &ctx,
         &cfg,
@@ -143,7 +140,7 @@ fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> crate::R
         &ui,
         &LoginOptions::default(),
     ));
-    spinner.finish_and_clear();
+    ui.finish();
     let token = result?;
     let until = keyfob_core::credentials::rfc3339(token.expires_at);
     let mirror = if cfg.write_sso_cache {

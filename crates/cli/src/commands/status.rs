@@ -4,8 +4,10 @@ use crate::app::App;
 use crate::cli::StatusArgs;
 use chrono::{DateTime, Utc};
 use keyfob_core::Clock;
+use keyfob_core::profile::{Plan, Profiles};
 use keyfob_core::store::{SessionStore, keys};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -66,7 +68,11 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
             state,
         });
     }
-    // Every profile keyfob serves, with the time left of its cached credentials.
+    // Every profile keyfob serves, with the time left of its cached credentials. After a
+    // populate most hold nothing yet: unless --all (or --json), those are counted per
+    // sso-session instead of listed.
+    let list_all = args.all || args.json;
+    let mut unused = Unused::default();
     let profiles = app.profiles();
     if let Err(e) = &profiles {
         // The keychain rows still show; the profiles need a config that parses.
@@ -75,6 +81,13 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
     if let Ok(profiles) = profiles {
         let is_keyfob = |program: &str| app.is_self_command(program);
         for p in app.served(&is_keyfob, None).profiles(&profiles, now) {
+            let group = (!list_all).then(|| group_of(&profiles, &p.profile, p.kind));
+            if let Some(group) = &group {
+                unused.count(group, p.state == NOTHING_CACHED);
+                if p.state == NOTHING_CACHED {
+                    continue;
+                }
+            }
             rows.push(Row {
                 kind: p.kind,
                 name: p.profile,
@@ -87,8 +100,13 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
         crate::output::data(&serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if rows.is_empty() {
+    let summary = unused.lines();
+    if rows.is_empty() && summary.is_empty() {
         crate::output::say(&format!("Nothing stored in the {}.", store.backend()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        crate::output::data(&summary)?;
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
@@ -110,8 +128,64 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
             left
         );
     }
+    out.push_str(&summary);
     crate::output::data(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The state of a served profile whose credentials were never fetched (or were forgotten).
+const NOTHING_CACHED: &str = "none";
+
+/// What a served profile is counted under when it holds nothing: its sso-session (or legacy
+/// start URL), else its kind.
+fn group_of(profiles: &Profiles, name: &str, kind: &str) -> String {
+    match profiles.profile(name).and_then(|p| p.plan().ok().flatten()) {
+        Some(Plan::Sso {
+            session: Some(session),
+            ..
+        }) => format!("sso-session {session}"),
+        Some(Plan::Sso {
+            legacy: Some((start_url, _)),
+            ..
+        }) => format!("start URL {start_url}"),
+        _ => kind.strip_prefix("profile/").unwrap_or(kind).to_owned(),
+    }
+}
+
+/// Served profiles per group: how many, and how many of them hold nothing.
+#[derive(Default)]
+struct Unused(BTreeMap<String, (usize, usize)>);
+
+impl Unused {
+    fn count(&mut self, group: &str, holds_nothing: bool) {
+        let (nothing, total) = self.0.entry(group.to_owned()).or_default();
+        *total += 1;
+        if holds_nothing {
+            *nothing += 1;
+        }
+    }
+
+    /// One line per group with profiles that hold nothing.
+    fn lines(&self) -> String {
+        let mut out = String::new();
+        for (group, (nothing, total)) in &self.0 {
+            if *nothing == 0 {
+                continue;
+            }
+            let profiles = if *total == 1 { "profile" } else { "profiles" };
+            let whose = if group.starts_with("sso-session ") || group.starts_with("start URL ") {
+                format!("{profiles} of {group}")
+            } else {
+                format!("{group} {profiles}")
+            };
+            let hold = if *nothing == 1 { "holds" } else { "hold" };
+            let _ = writeln!(
+                out,
+                "{nothing} of {total} {whose} {hold} no credentials yet (keyfob status --all lists them)"
+            );
+        }
+        out
+    }
 }
 
 fn human_left(d: chrono::Duration) -> String {
