@@ -34,6 +34,7 @@ mod app;
 mod cli;
 mod commands;
 mod output;
+mod person;
 mod prompt;
 mod sources;
 
