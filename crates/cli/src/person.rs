@@ -91,7 +91,7 @@ pub(crate) struct Tty {
     out: File,
 }
 
-/// How long a prompt waited before the person answered, or that nobody answered in time.
+/// What a prompt got: the answer, or nothing before its deadline.
 #[derive(Debug)]
 pub(crate) enum Answer {
     /// What was typed, without the line end.

@@ -295,7 +295,10 @@ fn sso_sign_in(app: &App, cfg: &SsoSessionConfig, way: Way, person: &Person) -> 
     };
     person.tell(&line);
     person.notify(&line);
-    let ui = PersonUi { app, person };
+    let ui = PersonUi {
+        env: &app.env,
+        person,
+    };
     let ctx = app.sso_ctx()?;
     let opts = LoginOptions {
         callback_timeout: SIGNIN_BUDGET,
@@ -328,7 +331,7 @@ fn sso_sign_in(app: &App, cfg: &SsoSessionConfig, way: Way, person: &Person) -> 
 
 /// Where the SSO login's instructions go: the person's terminal (or stderr) and browser.
 struct PersonUi<'a> {
-    app: &'a App,
+    env: &'a keyfob_core::Env,
     person: &'a Person,
 }
 
@@ -337,7 +340,7 @@ impl PersonUi<'_> {
         if !self.person.display {
             return;
         }
-        if let Err(e) = crate::sources::browser::open(&self.app.env, url) {
+        if let Err(e) = crate::sources::browser::open(self.env, url) {
             tracing::debug!(error = %e, "no browser");
             self.person.tell(&format!(
                 "keyfob: no browser could be opened here; open this URL yourself:\n  {url}"
