@@ -118,7 +118,11 @@ fn twenty_callers_without_display_or_terminal_fail_at_once_without_a_sign_in(bac
     let begun = Instant::now();
     let outputs = concurrent_callers(&sb);
     // A bound for a hang, not a speed measurement: no caller waited for a sign-in (5 minutes).
-    assert!(begun.elapsed() < Duration::from_secs(60), "{:?}", begun.elapsed());
+    assert!(
+        begun.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        begun.elapsed()
+    );
     for out in &outputs {
         let line = assert_one_line_error(out);
         assert!(line.contains("run: keyfob login"), "{line}");
@@ -234,10 +238,7 @@ fn saml_credential_process_asks_for_a_removed_password_on_the_terminal(backend: 
         "alicepw\n",
     ));
     assert_success(&sb.run(&["login", "--profile", "corp", "--forget-password"]));
-    let has_password = |sb: &Sandbox| {
-        sb.stored_keys()
-            .contains(&"saml-password/corp".to_owned())
-    };
+    let has_password = |sb: &Sandbox| sb.stored_keys().contains(&"saml-password/corp".to_owned());
     assert!(!has_password(&sb));
     // And the credentials it made have run out (gone from the keychain).
     assert!(

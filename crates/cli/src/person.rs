@@ -63,8 +63,9 @@ fn notify(line: &str) {
     let mut cmd = if cfg!(target_os = "macos") {
         let quoted = line.replace('\\', "\\\\").replace('"', "\\\"");
         let mut c = Command::new("osascript");
-        c.arg("-e")
-            .arg(format!("display notification \"{quoted}\" with title \"keyfob\""));
+        c.arg("-e").arg(format!(
+            "display notification \"{quoted}\" with title \"keyfob\""
+        ));
         c
     } else if cfg!(windows) {
         return;

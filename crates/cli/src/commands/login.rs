@@ -7,13 +7,13 @@ use crate::output::{hinted, say};
 use crate::sources::browser::{CliLoginUi, no_local_browser};
 use crate::sources::resolve::{self, sso_config};
 use keyfob_core::ResultExt as _;
+use keyfob_core::Secret;
 use keyfob_core::engine::Interaction;
 use keyfob_core::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
 use keyfob_core::source::{CredentialSource as _, Fingerprint};
 use keyfob_core::store::{SessionStore, keys};
-use keyfob_core::Secret;
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 

@@ -36,9 +36,8 @@ pub(crate) const SIGNIN_BUDGET: Duration = Duration::from_secs(5 * 60);
 
 /// The longest a caller waits for the sign-in lock: the holder's second look at the session
 /// (a profile lock wait and a refresh) and then its whole sign-in.
-pub(crate) const SIGNIN_WAIT: Duration = Duration::from_secs(
-    SIGNIN_BUDGET.as_secs() + LOCK_WAIT.as_secs() + REFRESH_BUDGET.as_secs(),
-);
+pub(crate) const SIGNIN_WAIT: Duration =
+    Duration::from_secs(SIGNIN_BUDGET.as_secs() + LOCK_WAIT.as_secs() + REFRESH_BUDGET.as_secs());
 
 /// The environment variable that overrides `keyfob_auto_login`.
 pub(crate) const ENV_VAR: &str = "KEYFOB_AUTO_LOGIN";
@@ -386,7 +385,9 @@ fn saml_sign_in(
         return Err(Report::msg("no terminal to ask for the IdP password"));
     };
     let Plan::Saml { url, username, .. } = plan else {
-        return Err(Report::msg(format!("profile {profile} is not a SAML profile")));
+        return Err(Report::msg(format!(
+            "profile {profile} is not a SAML profile"
+        )));
     };
     // A bad IdP setting is reported before the password is asked for.
     keyfob_saml::SamlSource::check_plan(profile, plan)?;
@@ -502,7 +503,10 @@ mod tests {
         assert!(line.contains("KEYFOB_AUTO_LOGIN=sometimes"), "{line}");
         let err = check(&none, &profiles, "bad").unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("keyfob_auto_login = perhaps"), "{err}");
+        assert!(
+            err.to_string().contains("keyfob_auto_login = perhaps"),
+            "{err}"
+        );
         check(&none, &profiles, "top").unwrap();
     }
 }

@@ -63,7 +63,9 @@ pub(crate) fn credentials_noting(
 ) -> (crate::Result<Resolved>, Option<FailedBase>) {
     let failed = std::sync::Mutex::new(None);
     let result = resolve_noting(app, profiles, name, mfa_code, as_process, &failed);
-    let failed = failed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failed = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let failed = if result.is_err() { failed } else { None };
     (result, failed)
 }
@@ -156,7 +158,10 @@ impl ServeBase for Root<'_> {
         if let Err(e) = &result
             && needs_person(e)
         {
-            let mut failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut failed = self
+                .failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             *failed = Some(FailedBase {
                 profile: name.to_owned(),
                 plan: plan.clone(),
