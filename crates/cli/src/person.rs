@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What of the person this process can reach.
 pub(crate) struct Person {
@@ -159,7 +159,7 @@ impl Tty {
     #[cfg(unix)]
     fn ask(&self, question: &str, wait: Duration, echo: bool) -> io::Result<Answer> {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let deadline = Instant::now() + wait;
+        let deadline = std::time::Instant::now() + wait;
         let mut out = &self.file;
         out.write_all(question.as_bytes())?;
         out.flush()?;
@@ -179,7 +179,7 @@ impl Tty {
         };
         let mut typed = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 if !echo {
                     out.write_all(b"\n")?;

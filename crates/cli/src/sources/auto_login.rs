@@ -478,6 +478,60 @@ mod tests {
     }
 
     #[test]
+    fn the_way_in_follows_what_can_reach_the_person() {
+        let cfg = SsoSessionConfig {
+            name: "acme".into(),
+            start_url: "https://acme.awsapps.com/start".into(),
+            region: "eu-west-1".into(),
+            scopes: vec!["sso:account:access".into()],
+            login_flow: None,
+            write_sso_cache: false,
+            legacy_profile: None,
+        };
+        let sso = Target::Sso(cfg.clone());
+        let env = |pairs: &[(&str, &str)]| keyfob_core::Env::from_pairs(pairs.to_vec());
+        let desk = Person {
+            tty: None,
+            display: true,
+        };
+        let nobody = Person {
+            tty: None,
+            display: false,
+        };
+        let here = env(&[("DISPLAY", ":0")]);
+        assert_eq!(sso.way(&here, &desk), Some(Way::Pkce));
+        // Over SSH the redirect cannot reach a browser here: the device flow.
+        let ssh = env(&[
+            ("DISPLAY", ":0"),
+            ("SSH_CONNECTION", "10.0.0.1 1 10.0.0.2 22"),
+        ]);
+        assert_eq!(sso.way(&ssh, &desk), Some(Way::Device));
+        // keyfob_login_flow = device is honoured.
+        let device = Target::Sso(SsoSessionConfig {
+            login_flow: Some(Flow::Device),
+            ..cfg
+        });
+        assert_eq!(device.way(&here, &desk), Some(Way::Device));
+        assert_eq!(sso.way(&here, &nobody), None);
+        // A password needs a terminal; a browser SAML profile is not signed in here.
+        let plan = Plan::Saml {
+            url: "https://idp.example/sso".into(),
+            username: "alice".into(),
+            role_arn: None,
+            principal_arn: None,
+            duration_seconds: None,
+            trusted_origins: Vec::new(),
+        };
+        let saml = Target::Saml {
+            profile: "corp".into(),
+            plan,
+        };
+        assert_eq!(saml.way(&here, &desk), None);
+        assert_eq!(Target::SamlBrowser.way(&here, &desk), None);
+        assert_ne!(saml.lock_name(), sso.lock_name());
+    }
+
+    #[test]
     fn settings_go_env_then_profile_then_base_then_session() {
         let profiles = Profiles::parse(
             "[profile top]\nsource_profile = base\nrole_arn = arn:aws:iam::1:role/r\n\
