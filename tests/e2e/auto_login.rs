@@ -65,6 +65,9 @@ fn twenty_callers_of_an_expired_sso_session_share_one_browser_sign_in(backend: B
     let mut sb = expired_sso(backend, &fake);
     // A display, and a $BROWSER that approves at the fake (tests/data/browser.sh).
     sb.set_env("DISPLAY", ":99");
+    // Slow answers, so that the twenty overlap for certain: every caller fails its first
+    // attempt while the first sign-in is still under way.
+    fake.configure(|c| c.latency_ms = 300);
     let outputs = concurrent_callers(&sb);
     let mut keys = std::collections::BTreeSet::new();
     let mut told = 0;
