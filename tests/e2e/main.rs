@@ -3,6 +3,7 @@
 //! Identity Center, botocore and the Rust `aws-config`. Run them with `./scripts/test`, which
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
+mod auto_login;
 mod bridges;
 mod chains;
 mod eks;

@@ -218,6 +218,9 @@ impl Sandbox {
                 self.home().join(".cache/keyfob").display().to_string(),
             ),
             ("NO_COLOR".into(), "1".into()),
+            // A sandbox's credential-process never signs in by itself, even when the runner
+            // has a terminal: the tests of that (auto_login.rs) switch it back on.
+            ("KEYFOB_AUTO_LOGIN".into(), "0".into()),
         ];
         if !self.default_choice {
             env.push(("KEYFOB_KEYRING".into(), self.backend.env_value().into()));

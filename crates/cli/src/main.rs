@@ -36,6 +36,7 @@ mod commands;
 #[cfg(test)]
 mod help_snapshots;
 mod output;
+mod person;
 mod prompt;
 mod sources;
 

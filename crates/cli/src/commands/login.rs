@@ -4,16 +4,16 @@
 use crate::app::{App, require_profile};
 use crate::cli::LoginArgs;
 use crate::output::{hinted, say};
-use crate::sources::browser::CliLoginUi;
+use crate::sources::browser::{CliLoginUi, no_local_browser};
 use crate::sources::resolve::{self, sso_config};
 use keyfob_core::ResultExt as _;
+use keyfob_core::Secret;
 use keyfob_core::engine::Interaction;
 use keyfob_core::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
 use keyfob_core::source::{CredentialSource as _, Fingerprint};
 use keyfob_core::store::{SessionStore, keys};
-use keyfob_core::{Env, Secret};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 
@@ -94,23 +94,6 @@ fn chain_login(
         resolved.plan.describe()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Why the browser redirect cannot reach this machine, if it cannot.
-fn no_local_browser(env: &Env) -> Option<&'static str> {
-    if env.get_non_empty("BROWSER").is_some() {
-        return None;
-    }
-    if env.get_non_empty("SSH_CONNECTION").is_some() || env.get_non_empty("SSH_TTY").is_some() {
-        return Some("this is an SSH session");
-    }
-    if cfg!(target_os = "linux")
-        && env.get_non_empty("DISPLAY").is_none()
-        && env.get_non_empty("WAYLAND_DISPLAY").is_none()
-    {
-        return Some("there is no graphical display (DISPLAY/WAYLAND_DISPLAY unset)");
-    }
-    None
 }
 
 fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> crate::Result<ExitCode> {

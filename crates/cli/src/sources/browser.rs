@@ -24,6 +24,23 @@ pub(crate) fn open(env: &keyfob_core::Env, url: &str) -> std::io::Result<()> {
     }
 }
 
+/// Why the browser redirect cannot reach this machine, if it cannot.
+pub(crate) fn no_local_browser(env: &keyfob_core::Env) -> Option<&'static str> {
+    if env.get_non_empty("BROWSER").is_some() {
+        return None;
+    }
+    if env.get_non_empty("SSH_CONNECTION").is_some() || env.get_non_empty("SSH_TTY").is_some() {
+        return Some("this is an SSH session");
+    }
+    if cfg!(target_os = "linux")
+        && env.get_non_empty("DISPLAY").is_none()
+        && env.get_non_empty("WAYLAND_DISPLAY").is_none()
+    {
+        return Some("there is no graphical display (DISPLAY/WAYLAND_DISPLAY unset)");
+    }
+    None
+}
+
 /// Opens `url` like [`open()`], but waits for the launcher to finish and fails if it did not
 /// succeed: run on a thread of its own while a sign-in waits, so a launcher that fails late (or
 /// never returns) is still told apart.

@@ -1,4 +1,5 @@
 //! The composition root (a plan in, a source out) and the CLI's side of a browser sign-in.
 
+pub(crate) mod auto_login;
 pub(crate) mod browser;
 pub(crate) mod resolve;

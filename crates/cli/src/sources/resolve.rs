@@ -39,6 +39,45 @@ pub(crate) fn credentials_asking(
     mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
     as_process: bool,
 ) -> crate::Result<Resolved> {
+    credentials_noting(app, profiles, name, mfa_code, as_process).0
+}
+
+/// The base of a chain whose source needs a person (a sign-in), or whose refresh, queued behind
+/// another process's, failed: what `credential-process` may sign in to by itself.
+#[derive(Debug, Clone)]
+pub(crate) struct FailedBase {
+    /// The base profile.
+    pub(crate) profile: String,
+    /// Its plan.
+    pub(crate) plan: Plan,
+}
+
+/// [`credentials_asking`], and on failure the base whose source needed a person, if that is
+/// where it failed.
+pub(crate) fn credentials_noting(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
+    as_process: bool,
+) -> (crate::Result<Resolved>, Option<FailedBase>) {
+    let failed = std::sync::Mutex::new(None);
+    let result = resolve_noting(app, profiles, name, mfa_code, as_process, &failed);
+    let failed = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failed = if result.is_err() { failed } else { None };
+    (result, failed)
+}
+
+fn resolve_noting(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
+    as_process: bool,
+    failed: &std::sync::Mutex<Option<FailedBase>>,
+) -> crate::Result<Resolved> {
     let ui = Interaction { mfa_code };
     let is_keyfob = |program: &str| app.is_self_command(program);
     let served = app.served(&is_keyfob, as_process.then_some(name));
@@ -58,6 +97,7 @@ pub(crate) fn credentials_asking(
     let root = Root {
         app,
         engine: &engine,
+        failed,
     };
     Ok(App::runtime()?.block_on(engine.credentials(name, &root))?)
 }
@@ -79,6 +119,8 @@ pub(crate) fn sso_config(
 struct Root<'a> {
     app: &'a App,
     engine: &'a Engine<'a>,
+    /// Set when a base's source needed a person (see [`FailedBase`]).
+    failed: &'a std::sync::Mutex<Option<FailedBase>>,
 }
 
 /// Every source the CLI can hand the engine.
@@ -108,6 +150,40 @@ impl CredentialSource for Source<'_> {
 
 impl ServeBase for Root<'_> {
     async fn credentials(
+        &self,
+        name: &str,
+        plan: &Plan,
+    ) -> Result<(Credentials, Origin), engine::Error> {
+        let result = self.base_credentials(name, plan).await;
+        if let Err(e) = &result
+            && needs_person(e)
+        {
+            let mut failed = self
+                .failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *failed = Some(FailedBase {
+                profile: name.to_owned(),
+                plan: plan.clone(),
+            });
+        }
+        result
+    }
+}
+
+/// A failure that a sign-in may fix: the source said it needs the user, or the refresh this
+/// call queued behind failed (whether a sign-in helps is then checked under the sign-in lock).
+fn needs_person(e: &engine::Error) -> bool {
+    use keyfob_core::serve::ServeError;
+    match e {
+        engine::Error::Source(s) | engine::Error::Serve(ServeError::Source(s)) => s.needs_user,
+        engine::Error::Serve(ServeError::SharedFailure { .. }) => true,
+        _ => false,
+    }
+}
+
+impl Root<'_> {
+    async fn base_credentials(
         &self,
         name: &str,
         plan: &Plan,
