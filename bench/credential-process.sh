@@ -18,6 +18,7 @@
 #                                    # more keyfob binaries (label=path) in the same hyperfine
 #                                    # run, each with its own profile and cache entries
 #   KEYFOB_BIN=/path/to/keyfob       # measure that binary instead of building this tree
+#   HELLO_BIN=/path/to/hello         # likewise for the floor (built as bench/lib.sh does)
 #
 # Prints a markdown table on stdout; hyperfine's JSON goes to bench/results/. Every keychain
 # entry it writes is under its own KEYFOB_KEYCHAIN_SERVICE, removed at the end (and checked).
@@ -87,7 +88,7 @@ fi
 # Inside a fresh session keyring and a private D-Bus with gnome-keyring.
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID \
     AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL KEYFOB_CACHE_DIR KEYFOB_COMMAND
-hello=$BENCH_TARGET/release/hello
+hello=$HELLO_BIN
 asu=$BENCH_VENV/bin/aws-sso-util
 export HOME=$BENCH_HOME AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=$HOME/.aws/config AWS_SHARED_CREDENTIALS_FILE=$HOME/.aws/credentials

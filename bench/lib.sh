@@ -42,13 +42,20 @@ PY
 }
 
 # Builds bench/hello (its own workspace, so that CI's workspace build does not grow) with
-# keyfob's release profile, into the same target directory: $BENCH_TARGET/release/hello.
+# keyfob's release profile, into the same target directory, and exports HELLO_BIN
+# ($BENCH_TARGET/release/hello). A HELLO_BIN already set is used as it is.
 bench_build_hello() {
+    if [ -n "${HELLO_BIN:-}" ]; then
+        [ -x "$HELLO_BIN" ] || peers_die "HELLO_BIN=$HELLO_BIN is not a program"
+        return 0
+    fi
     local flags
     mapfile -t flags < <(bench_release_profile)
     [ ${#flags[@]} -gt 0 ] || peers_die "no [profile.release] in Cargo.toml"
     CARGO_TARGET_DIR=$BENCH_TARGET nice cargo build --release --locked --manifest-path bench/hello/Cargo.toml \
         "${flags[@]}" >&2
+    HELLO_BIN=$BENCH_TARGET/release/hello
+    export HELLO_BIN
 }
 
 # Starts keyfob-fake-aws (a debug build of the tests crate's binary) with ARGS on a free
