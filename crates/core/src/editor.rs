@@ -11,7 +11,7 @@
 //! start a new line of configuration. Callers must not pass one; debug builds assert it and
 //! release builds cut the text at the first line break rather than let it inject settings.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -83,12 +83,33 @@ struct Line {
 
 /// A shared config or credentials file as lines, so that rendering gives back every byte that
 /// was not edited.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The lines are held in blocks: block 0 is what comes before the first header, and each header
+/// line starts a block that runs to the next header. [`ConfigDocument::parse`] indexes the
+/// blocks of every section once and each edit keeps that index true, so reading or editing a
+/// section costs time in proportion to the section, not to the file.
+#[derive(Debug, Clone)]
 pub struct ConfigDocument {
-    lines: Vec<Line>,
+    /// Never empty. A block an edit empties stays where it is, so that the block numbers in
+    /// `index` hold; only at the end are empty blocks dropped: the last block is block 0 or
+    /// holds a line.
+    blocks: Vec<Block>,
+    /// The blocks of each section this editor addresses, in file order; never an empty list.
+    index: HashMap<SectionId, Vec<usize>>,
     /// The ending new lines get: the file's first, else LF. Kept from parsing because edits can
     /// remove every line that still shows it.
     eol: Eol,
+}
+
+/// Lines of the file: a header line and the lines up to the next header, or (without a
+/// header) what comes before the first header or what a removed section left behind: the
+/// comments that followed it, which belong with what comes next.
+#[derive(Debug, Clone, Default)]
+struct Block {
+    /// The section the header names, when this editor addresses it (its first line is then
+    /// the header); `None` for block 0, `[services x]`, malformed headers and leftovers.
+    id: Option<SectionId>,
+    lines: Vec<Line>,
 }
 
 /// What a line is to `aws-config`; the order of the checks in [`classify`] is its order.
@@ -113,23 +134,19 @@ struct Property {
     value_end: usize,
 }
 
-/// A header line and the lines up to the next header.
-#[derive(Debug, Clone)]
-struct Block {
-    id: Option<SectionId>,
-    header: usize,
-    /// One past the last line that is not blank or a comment: blank lines and comments after
-    /// it usually introduce the next section, so new keys go before them.
-    content_end: usize,
-    /// One past the last line of the block (the next header, or the end of the file).
-    end: usize,
-}
-
-/// A key line and the indented lines that continue it.
+/// A key line and the indented lines that continue it, all in one block.
 #[derive(Debug, Clone)]
 struct KeyLines {
+    block: usize,
     line: usize,
     continuations: Vec<usize>,
+}
+
+/// `Some` (with the section it names, if this editor addresses it) for a header line. Every
+/// line that starts with `[` is one: it cannot also be blank or a comment, which
+/// [`classify`] checks first.
+fn as_header(text: &str) -> Option<Option<SectionId>> {
+    text.starts_with('[').then(|| parse_header(text))
 }
 
 fn classify(text: &str) -> Kind {
@@ -137,8 +154,8 @@ fn classify(text: &str) -> Kind {
         Kind::Blank
     } else if text.starts_with(COMMENT) {
         Kind::Comment
-    } else if text.starts_with('[') {
-        Kind::Header(parse_header(text))
+    } else if let Some(id) = as_header(text) {
+        Kind::Header(id)
     } else if text.starts_with(WHITESPACE) {
         Kind::Continuation
     } else {
@@ -242,15 +259,36 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
     format!("{before}{space_before}{value}{space_after}{after}")
 }
 
+impl Default for ConfigDocument {
+    fn default() -> Self {
+        Self {
+            blocks: vec![Block::default()],
+            index: HashMap::new(),
+            eol: Eol::Lf,
+        }
+    }
+}
+
+/// Two documents are equal when they hold the same lines (however edits left them in blocks).
+impl PartialEq for ConfigDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.eol == other.eol && self.lines().eq(other.lines())
+    }
+}
+
+impl Eq for ConfigDocument {}
+
 impl ConfigDocument {
     /// Reads `text` into lines; never fails and keeps every byte, whatever the content.
     pub fn parse(text: &str) -> Self {
-        let mut lines = Vec::new();
+        let mut doc = Self::default();
+        let mut eol = None;
         let mut rest = text;
         while !rest.is_empty() {
-            if let Some(newline) = rest.find('\n') {
+            let line = if let Some(newline) = rest.find('\n') {
                 let raw = &rest[..newline];
-                let line = match raw.strip_suffix('\r') {
+                rest = &rest[newline + 1..];
+                match raw.strip_suffix('\r') {
                     Some(text) => Line {
                         text: text.to_owned(),
                         eol: Eol::CrLf,
@@ -259,33 +297,41 @@ impl ConfigDocument {
                         text: raw.to_owned(),
                         eol: Eol::Lf,
                     },
-                };
-                lines.push(line);
-                rest = &rest[newline + 1..];
+                }
             } else {
-                lines.push(Line {
+                let line = Line {
                     text: rest.to_owned(),
                     eol: Eol::None,
-                });
-                break;
+                };
+                rest = "";
+                line
+            };
+            if eol.is_none() && line.eol != Eol::None {
+                eol = Some(line.eol);
+            }
+            match as_header(&line.text) {
+                Some(id) => doc.push_block(id, vec![line]),
+                None => doc.blocks.last_mut().expect("never empty").lines.push(line),
             }
         }
-        let eol = lines
-            .iter()
-            .map(|l| l.eol)
-            .find(|&e| e != Eol::None)
-            .unwrap_or(Eol::Lf);
-        Self { lines, eol }
+        doc.eol = eol.unwrap_or(Eol::Lf);
+        doc
     }
 
     /// The file's text: exactly the parsed bytes, plus the edits.
     pub fn render(&self) -> String {
-        self.to_string()
+        let len = self.lines().map(|l| l.text.len() + 2).sum();
+        let mut out = String::with_capacity(len);
+        for line in self.lines() {
+            out.push_str(&line.text);
+            out.push_str(line.eol.as_str());
+        }
+        out
     }
 
     /// Whether the section exists (for `Profile("default")`, either header form).
     pub fn has_section(&self, id: &SectionId) -> bool {
-        !self.blocks_of(id).is_empty()
+        self.section(id).is_some()
     }
 
     /// The value of a top-level key as the SDKs read it: trimmed, without its trailing comment,
@@ -299,8 +345,8 @@ impl ConfigDocument {
     /// a repeated key is listed once, where it first appears, with its effective value.
     pub fn keys(&self, id: &SectionId) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
-        for block in self.blocks_of(id) {
-            for key_lines in self.key_lines(&block) {
+        for &block in self.blocks_of(id) {
+            for key_lines in self.key_lines(block) {
                 let (key, value) = (
                     self.key_of(&key_lines).to_owned(),
                     self.value_of(&key_lines),
@@ -320,10 +366,11 @@ impl ConfigDocument {
     /// but not listed.
     pub fn sections(&self) -> Vec<SectionId> {
         let mut seen = HashSet::new();
-        self.blocks()
-            .into_iter()
-            .filter_map(|b| b.id)
-            .filter(|id| seen.insert(id.clone()))
+        self.blocks
+            .iter()
+            .filter_map(|b| b.id.as_ref())
+            .filter(|id| seen.insert(*id))
+            .cloned()
             .collect()
     }
 
@@ -341,41 +388,40 @@ impl ConfigDocument {
                 && !key.starts_with(['[', '#', ';']),
             "not a config key: {key:?}"
         );
+        // Such a line would be a header: it would split the section, behind the index's back.
+        assert!(!key.starts_with('['), "not a config key: {key:?}");
         if !self.has_section(id) {
             self.append_section(id);
         }
         let mut found = self.occurrences(id, key);
         if let Some(last) = found.pop() {
-            let property =
-                parse_property(&self.lines[last.line].text).expect("key lines are properties");
-            let line = &mut self.lines[last.line];
+            let line = &mut self.blocks[last.block].lines[last.line];
+            let property = parse_property(&line.text).expect("key lines are properties");
             line.text = replace_value(&line.text, &property, value);
             // Earlier duplicates are dead (the last one wins); dropping them keeps the file
             // saying one thing.
             let doomed = last
                 .continuations
-                .into_iter()
-                .chain(
-                    found
-                        .into_iter()
-                        .flat_map(|k| std::iter::once(k.line).chain(k.continuations)),
-                )
+                .iter()
+                .map(|&l| (last.block, l))
+                .chain(found.iter().flat_map(KeyLines::all_lines))
                 .collect();
-            self.remove_lines(&doomed);
+            self.remove_lines(doomed);
         } else {
-            let block = self
+            let block = *self
                 .blocks_of(id)
-                .pop()
+                .last()
                 .expect("section exists or was just created");
             let separator = self
-                .key_lines(&block)
+                .key_lines(block)
                 .last()
                 .and_then(|k| {
-                    let text = &self.lines[k.line].text;
+                    let text = &self.blocks[block].lines[k.line].text;
                     parse_property(text).map(|p| text[..p.eq].ends_with(WHITESPACE))
                 })
                 .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
-            self.insert_lines(block.content_end, vec![format!("{key}{separator}{value}")]);
+            let at = self.content_end(block);
+            self.insert_lines(block, at, vec![format!("{key}{separator}{value}")]);
         }
     }
 
@@ -383,11 +429,7 @@ impl ConfigDocument {
     /// lines; returns whether there was one.
     pub fn remove_key(&mut self, id: &SectionId, key: &str) -> bool {
         let found = self.occurrences(id, key);
-        let doomed: HashSet<usize> = found
-            .iter()
-            .flat_map(|k| std::iter::once(k.line).chain(k.continuations.iter().copied()))
-            .collect();
-        self.remove_lines(&doomed);
+        self.remove_lines(found.iter().flat_map(KeyLines::all_lines).collect());
         !found.is_empty()
     }
 
@@ -420,101 +462,114 @@ impl ConfigDocument {
     /// from what follows; comments after it are kept, as they usually describe the next
     /// section. Returns whether it existed.
     pub fn remove_section(&mut self, id: &SectionId) -> bool {
-        let Some(exact) = self.resolve(id) else {
+        let unended = self.unended();
+        let Some(took_end) = self.take_section(id) else {
             return false;
         };
-        while let Some(block) = self
-            .blocks()
-            .into_iter()
-            .rev()
-            .find(|b| b.id.as_ref() == Some(&exact))
-        {
-            let mut start = block.header;
-            let mut end = block.content_end;
-            while end < block.end && classify(&self.lines[end].text) == Kind::Blank {
-                end += 1;
-            }
-            if end == self.lines.len() {
-                // The last section is going: the blank lines that separated it would now be
-                // trailing clutter.
-                while start > 0 && classify(&self.lines[start - 1].text) == Kind::Blank {
-                    start -= 1;
-                }
-            }
-            self.remove_lines(&(start..end).collect());
+        if took_end {
+            // The last section went: the blank lines that separated it would now be trailing
+            // clutter.
+            self.trim_blank_tail();
+        }
+        if unended {
+            self.keep_unended();
         }
         true
     }
 
-    /// The header id the SDKs would use for `id`: `Profile("default")` is the bare `[default]`
-    /// only when there is no `[profile default]` (which wins when both exist).
-    fn resolve(&self, id: &SectionId) -> Option<SectionId> {
-        let blocks = self.blocks();
-        if blocks.iter().any(|b| b.id.as_ref() == Some(id)) {
-            return Some(id.clone());
+    /// Removes the sections in `remove` (those the file has) as
+    /// [`ConfigDocument::remove_section`] does, then upserts each of `append` as
+    /// [`ConfigDocument::upsert_section`] does, as one edit. Unlike those calls one by one, it
+    /// keeps the blank lines before a removed section that ended the file when it creates
+    /// sections after them: they separate the first new one, as they separated the removed
+    /// one, instead of being trimmed and replaced by a single blank line.
+    pub fn remove_and_append(
+        &mut self,
+        remove: &[SectionId],
+        append: &[(SectionId, Vec<(&str, &str)>)],
+    ) {
+        let unended = self.unended();
+        let mut took_end = false;
+        for id in remove {
+            took_end |= self.take_section(id).unwrap_or(false);
         }
-        let bare_default = SectionId::Bare("default".to_owned());
-        match id {
-            SectionId::Profile(name)
-                if name == "default"
-                    && blocks.iter().any(|b| b.id.as_ref() == Some(&bare_default)) =>
-            {
-                Some(bare_default)
-            }
+        let creates = append.iter().any(|(id, _)| !self.has_section(id));
+        if took_end && !creates {
+            self.trim_blank_tail();
+        }
+        for (id, entries) in append {
+            self.upsert_section(id, entries);
+        }
+        if unended {
+            self.keep_unended();
+        }
+    }
+
+    /// Every line, in file order.
+    fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.blocks.iter().flat_map(|b| &b.lines)
+    }
+
+    fn last_line(&self) -> Option<&Line> {
+        // Only block 0 can be empty at the end, so this looks at one or two blocks.
+        self.blocks.iter().rev().find_map(|b| b.lines.last())
+    }
+
+    /// Whether the file's last line has no line ending.
+    fn unended(&self) -> bool {
+        self.last_line().is_some_and(|l| l.eol == Eol::None)
+    }
+
+    /// The section the SDKs would read for `id` (its header id, as indexed) with its blocks:
+    /// `Profile("default")` is the bare `[default]` only when there is no `[profile default]`
+    /// (which wins when both exist).
+    fn section(&self, id: &SectionId) -> Option<(&SectionId, &[usize])> {
+        let found = self.index.get_key_value(id).or_else(|| match id {
+            SectionId::Profile(name) if name == "default" => self
+                .index
+                .get_key_value(&SectionId::Bare("default".to_owned())),
             _ => None,
-        }
+        });
+        found.map(|(exact, blocks)| (exact, blocks.as_slice()))
     }
 
-    fn blocks(&self) -> Vec<Block> {
-        let mut blocks: Vec<Block> = Vec::new();
-        for (idx, line) in self.lines.iter().enumerate() {
-            match classify(&line.text) {
-                Kind::Header(id) => {
-                    if let Some(prev) = blocks.last_mut() {
-                        prev.end = idx;
-                    }
-                    blocks.push(Block {
-                        id,
-                        header: idx,
-                        content_end: idx + 1,
-                        end: idx + 1,
-                    });
-                }
-                Kind::Blank | Kind::Comment => {}
-                Kind::Continuation | Kind::Property(_) | Kind::Invalid => {
-                    if let Some(block) = blocks.last_mut() {
-                        block.content_end = idx + 1;
-                    }
-                }
-            }
-        }
-        if let Some(last) = blocks.last_mut() {
-            last.end = self.lines.len();
-        }
-        blocks
+    fn blocks_of(&self, id: &SectionId) -> &[usize] {
+        self.section(id).map_or(&[], |(_, blocks)| blocks)
     }
 
-    fn blocks_of(&self, id: &SectionId) -> Vec<Block> {
-        match self.resolve(id) {
-            Some(exact) => self
-                .blocks()
-                .into_iter()
-                .filter(|b| b.id.as_ref() == Some(&exact))
-                .collect(),
-            None => Vec::new(),
+    /// Adds a block at the end of the file (and to the index).
+    fn push_block(&mut self, id: Option<SectionId>, lines: Vec<Line>) {
+        if let Some(id) = &id {
+            self.index
+                .entry(id.clone())
+                .or_default()
+                .push(self.blocks.len());
         }
+        self.blocks.push(Block { id, lines });
     }
 
-    /// The key lines of a block with their continuations. Like `aws-config`, blank lines and
-    /// comments between a key and its indented lines do not end the key.
-    fn key_lines(&self, block: &Block) -> Vec<KeyLines> {
+    /// One past the block's last line that is not blank or a comment (its header at least):
+    /// blank lines and comments after it usually introduce the next section, so new keys go
+    /// before them.
+    fn content_end(&self, block: usize) -> usize {
+        self.blocks[block]
+            .lines
+            .iter()
+            .rposition(|l| !matches!(classify(&l.text), Kind::Blank | Kind::Comment))
+            .map_or(1, |idx| idx + 1)
+    }
+
+    /// The key lines of a section's block with their continuations. Like `aws-config`, blank
+    /// lines and comments between a key and its indented lines do not end the key.
+    fn key_lines(&self, block: usize) -> Vec<KeyLines> {
         let mut out: Vec<KeyLines> = Vec::new();
         let mut current = false;
-        for idx in block.header + 1..block.end {
-            match classify(&self.lines[idx].text) {
+        for (idx, line) in self.blocks[block].lines.iter().enumerate().skip(1) {
+            match classify(&line.text) {
                 Kind::Blank | Kind::Comment => {}
                 Kind::Property(_) => {
                     out.push(KeyLines {
+                        block,
                         line: idx,
                         continuations: Vec::new(),
                     });
@@ -532,26 +587,27 @@ impl ConfigDocument {
     fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
         self.blocks_of(id)
             .iter()
-            .flat_map(|b| self.key_lines(b))
+            .flat_map(|&b| self.key_lines(b))
             .filter(|k| {
-                let text = &self.lines[k.line].text;
+                let text = &self.blocks[k.block].lines[k.line].text;
                 parse_property(text).is_some_and(|p| key_matches(text, &p, key))
             })
             .collect()
     }
 
     fn key_of(&self, key_lines: &KeyLines) -> &str {
-        let text = &self.lines[key_lines.line].text;
+        let text = &self.blocks[key_lines.block].lines[key_lines.line].text;
         parse_property(text).map_or("", |p| &text[..p.key_end])
     }
 
     fn value_of(&self, key_lines: &KeyLines) -> String {
-        let text = &self.lines[key_lines.line].text;
+        let lines = &self.blocks[key_lines.block].lines;
+        let text = &lines[key_lines.line].text;
         let mut value = parse_property(text)
             .map_or_else(String::new, |p| text[p.value_start..p.value_end].to_owned());
         for &idx in &key_lines.continuations {
             value.push('\n');
-            value.push_str(self.lines[idx].text.trim_matches(WHITESPACE));
+            value.push_str(lines[idx].text.trim_matches(WHITESPACE));
         }
         value
     }
@@ -559,23 +615,43 @@ impl ConfigDocument {
     /// Appends a header for `id`, after a blank line unless the file is empty or already ends
     /// with one.
     fn append_section(&mut self, id: &SectionId) {
-        let mut new = Vec::new();
-        if self
-            .lines
-            .last()
-            .is_some_and(|l| classify(&l.text) != Kind::Blank)
-        {
-            new.push(String::new());
+        let eol = self.eol;
+        let header = id.header();
+        let mut header_eol = eol;
+        let tail = self.blocks.last_mut().expect("never empty");
+        if let Some(last) = tail.lines.last_mut() {
+            let separate = classify(&last.text) != Kind::Blank;
+            if last.eol == Eol::None {
+                // The old last line needs an ending now; the file keeps having no final
+                // newline.
+                last.eol = eol;
+                header_eol = Eol::None;
+            }
+            if separate {
+                tail.lines.push(Line {
+                    text: String::new(),
+                    eol,
+                });
+            }
         }
-        new.push(id.header());
-        self.insert_lines(self.lines.len(), new);
+        let id = as_header(&header).expect("a header line");
+        self.push_block(
+            id,
+            vec![Line {
+                text: header,
+                eol: header_eol,
+            }],
+        );
     }
 
-    fn insert_lines(&mut self, at: usize, texts: Vec<String>) {
+    fn insert_lines(&mut self, block: usize, at: usize, texts: Vec<String>) {
         let eol = self.eol;
         let mut new: Vec<Line> = texts.into_iter().map(|text| Line { text, eol }).collect();
-        if at == self.lines.len()
-            && let Some(last) = self.lines.last_mut()
+        let at_end = block == self.blocks.len() - 1;
+        let lines = &mut self.blocks[block].lines;
+        if at_end
+            && at == lines.len()
+            && let Some(last) = lines.last_mut()
             && last.eol == Eol::None
         {
             // The old last line needs an ending now; the file keeps having no final newline.
@@ -584,35 +660,105 @@ impl ConfigDocument {
                 new_last.eol = Eol::None;
             }
         }
-        self.lines.splice(at..at, new);
+        lines.splice(at..at, new);
     }
 
-    fn remove_lines(&mut self, doomed: &HashSet<usize>) {
+    /// Removes lines given as (block, line) pairs.
+    fn remove_lines(&mut self, mut doomed: Vec<(usize, usize)>) {
         if doomed.is_empty() {
             return;
         }
-        let lacked_final_newline = self.lines.last().is_some_and(|l| l.eol == Eol::None);
-        let mut idx = 0;
-        self.lines.retain(|_| {
-            idx += 1;
-            !doomed.contains(&(idx - 1))
-        });
-        if lacked_final_newline {
-            // An empty last line without an ending renders as nothing, so the file would end
-            // with the newline of the line before: drop such lines to keep the file unended.
-            while self.lines.last().is_some_and(|l| l.text.is_empty()) {
-                self.lines.pop();
+        let unended = self.unended();
+        doomed.sort_unstable();
+        doomed.dedup();
+        // From the last, so that the positions still to remove hold.
+        for &(block, line) in doomed.iter().rev() {
+            self.blocks[block].lines.remove(line);
+        }
+        self.drop_empty_tail();
+        if unended {
+            self.keep_unended();
+        }
+    }
+
+    /// Takes every block of the section out of the file and the index: its header, its
+    /// settings and the blank lines after them; comments after them stay, as they usually
+    /// describe what follows. `None` if there is no such section, else whether a removal ran
+    /// to the end of the file.
+    fn take_section(&mut self, id: &SectionId) -> Option<bool> {
+        let exact = self.section(id)?.0.clone();
+        let blocks = self.index.remove(&exact).expect("the section was found");
+        let mut took_end = false;
+        for &block in blocks.iter().rev() {
+            let mut end = self.content_end(block);
+            let lines = &mut self.blocks[block].lines;
+            while end < lines.len() && classify(&lines[end].text) == Kind::Blank {
+                end += 1;
             }
-            if let Some(last) = self.lines.last_mut() {
-                last.eol = Eol::None;
+            took_end |= end == lines.len() && block == self.blocks.len() - 1;
+            let lines = &mut self.blocks[block].lines;
+            lines.drain(..end);
+            self.blocks[block].id = None;
+            self.drop_empty_tail();
+        }
+        Some(took_end)
+    }
+
+    /// Drops the blank lines that end the file.
+    fn trim_blank_tail(&mut self) {
+        for block in self.blocks.iter_mut().rev() {
+            while block
+                .lines
+                .last()
+                .is_some_and(|l| classify(&l.text) == Kind::Blank)
+            {
+                block.lines.pop();
+            }
+            if !block.lines.is_empty() {
+                break;
             }
         }
+        self.drop_empty_tail();
+    }
+
+    /// After removing lines from a file that had no final newline: an empty last line without
+    /// an ending renders as nothing, so the file would end with the newline of the line before.
+    /// Such lines go, and the last line keeps the file unended.
+    fn keep_unended(&mut self) {
+        for block in self.blocks.iter_mut().rev() {
+            while block.lines.last().is_some_and(|l| l.text.is_empty()) {
+                block.lines.pop();
+            }
+            if let Some(last) = block.lines.last_mut() {
+                last.eol = Eol::None;
+                break;
+            }
+        }
+        self.drop_empty_tail();
+    }
+
+    /// Keeps the last block non-empty (or block 0), so that the end of the file is found at
+    /// once. Only blocks without a section can be empty: a section's first line is its header.
+    fn drop_empty_tail(&mut self) {
+        while self.blocks.len() > 1 && self.blocks.last().is_some_and(|b| b.lines.is_empty()) {
+            let dropped = self.blocks.pop();
+            debug_assert!(dropped.is_some_and(|b| b.id.is_none()));
+        }
+    }
+}
+
+impl KeyLines {
+    /// The key line and its continuations, as (block, line) pairs.
+    fn all_lines(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(self.line)
+            .chain(self.continuations.iter().copied())
+            .map(|line| (self.block, line))
     }
 }
 
 impl fmt::Display for ConfigDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for line in &self.lines {
+        for line in self.lines() {
             f.write_str(&line.text)?;
             f.write_str(line.eol.as_str())?;
         }
