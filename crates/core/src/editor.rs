@@ -142,11 +142,10 @@ struct KeyLines {
     continuations: Vec<usize>,
 }
 
-/// `Some` (with the section it names, if this editor addresses it) for a header line. Every
-/// line that starts with `[` is one: it cannot also be blank or a comment, which
-/// [`classify`] checks first.
-fn as_header(text: &str) -> Option<Option<SectionId>> {
-    text.starts_with('[').then(|| parse_header(text))
+/// Whether the line is a header: every line that starts with `[` is (it cannot also be blank
+/// or a comment, which [`classify`] checks first).
+fn is_header(text: &str) -> bool {
+    text.starts_with('[')
 }
 
 fn classify(text: &str) -> Kind {
@@ -154,8 +153,8 @@ fn classify(text: &str) -> Kind {
         Kind::Blank
     } else if text.starts_with(COMMENT) {
         Kind::Comment
-    } else if let Some(id) = as_header(text) {
-        Kind::Header(id)
+    } else if is_header(text) {
+        Kind::Header(parse_header(text))
     } else if text.starts_with(WHITESPACE) {
         Kind::Continuation
     } else {
@@ -309,9 +308,10 @@ impl ConfigDocument {
             if eol.is_none() && line.eol != Eol::None {
                 eol = Some(line.eol);
             }
-            match as_header(&line.text) {
-                Some(id) => doc.push_block(id, vec![line]),
-                None => doc.blocks.last_mut().expect("never empty").lines.push(line),
+            if is_header(&line.text) {
+                doc.push_block(parse_header(&line.text), vec![line]);
+            } else {
+                doc.blocks.last_mut().expect("never empty").lines.push(line);
             }
         }
         doc.eol = eol.unwrap_or(Eol::Lf);
@@ -634,9 +634,8 @@ impl ConfigDocument {
                 });
             }
         }
-        let id = as_header(&header).expect("a header line");
         self.push_block(
-            id,
+            parse_header(&header),
             vec![Line {
                 text: header,
                 eol: header_eol,
@@ -743,6 +742,58 @@ impl ConfigDocument {
         while self.blocks.len() > 1 && self.blocks.last().is_some_and(|b| b.lines.is_empty()) {
             let dropped = self.blocks.pop();
             debug_assert!(dropped.is_some_and(|b| b.id.is_none()));
+        }
+    }
+}
+
+#[cfg(test)]
+impl ConfigDocument {
+    /// Panics unless the blocks and the index say what a fresh parse of the lines would: each
+    /// header line starts a block and only there, each block of a section is indexed under the
+    /// id its header reads as, and only the file's last line may lack an ending.
+    fn assert_indexed(&self) {
+        let last = self.blocks.last().expect("never empty");
+        assert!(
+            self.blocks.len() == 1 || !last.lines.is_empty(),
+            "empty last block"
+        );
+        for (b, block) in self.blocks.iter().enumerate() {
+            for (i, line) in block.lines.iter().enumerate() {
+                match (is_header(&line.text), i) {
+                    (true, 0) if b > 0 => {
+                        assert_eq!(block.id, parse_header(&line.text), "block {b}");
+                    }
+                    (true, _) => panic!("a header inside block {b}: {line:?}"),
+                    (false, 0) => assert_eq!(block.id, None, "block {b} has no header"),
+                    (false, _) => {}
+                }
+            }
+            if let Some(id) = &block.id {
+                assert!(
+                    self.index.get(id).is_some_and(|bs| bs.contains(&b)),
+                    "{id:?} not indexed"
+                );
+            }
+        }
+        for (id, blocks) in &self.index {
+            assert!(
+                blocks.windows(2).all(|w| w[0] < w[1]) && !blocks.is_empty(),
+                "{id:?}: {blocks:?}"
+            );
+            for &b in blocks {
+                assert_eq!(self.blocks[b].id.as_ref(), Some(id), "block {b}");
+            }
+        }
+        let lines: Vec<&Line> = self.lines().collect();
+        if let Some((last, rest)) = lines.split_last() {
+            assert!(
+                rest.iter().all(|l| l.eol != Eol::None),
+                "an unended line before the last"
+            );
+            assert!(
+                last.eol != Eol::None || !last.text.is_empty(),
+                "an empty unended last line"
+            );
         }
     }
 }
@@ -2198,6 +2249,103 @@ mod tests {
                 - usize::from(matches!(*edit, Edit::RemoveSection) && target_pos.is_some());
             prop_assert_eq!(after_chunks.len(), expected_chunks);
             Ok(())
+        }
+
+        /// One step of an edit sequence: an edit, or a `remove_and_append`. Targets are picked
+        /// among the sections the file has when the step runs (or are new).
+        #[derive(Debug, Clone)]
+        enum Step {
+            Edit(Target, Edit),
+            Batch(Vec<Target>, Vec<(Target, Vec<(String, String)>)>),
+        }
+
+        /// A section the file has (by position) or a new one.
+        type Target = Result<Index, SectionId>;
+
+        fn step() -> impl Strategy<Value = Step> {
+            let entries = || {
+                prop::collection::vec(
+                    (
+                        prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
+                        value(),
+                    ),
+                    0..4,
+                )
+            };
+            prop_oneof![
+                4 => (target(), edit()).prop_map(|(t, e)| Step::Edit(t, e)),
+                1 => (
+                    prop::collection::vec(target(), 0..4),
+                    prop::collection::vec((target(), entries()), 0..3),
+                )
+                    .prop_map(|(remove, append)| Step::Batch(remove, append)),
+            ]
+        }
+
+        fn pick(doc: &ConfigDocument, target: &Target) -> SectionId {
+            let known = doc.sections();
+            match target {
+                Ok(i) if !known.is_empty() => i.get(&known).clone(),
+                Ok(_) => SectionId::Profile("fresh".into()),
+                Err(id) => id.clone(),
+            }
+        }
+
+        fn apply_step(doc: &mut ConfigDocument, step: &Step) {
+            match step {
+                Step::Edit(target, edit) => {
+                    let id = pick(doc, target);
+                    apply_to_doc(doc, &id, edit);
+                }
+                Step::Batch(remove, append) => {
+                    let remove: Vec<SectionId> = remove.iter().map(|t| pick(doc, t)).collect();
+                    let append: Vec<(SectionId, Vec<(&str, &str)>)> = append
+                        .iter()
+                        .map(|(t, entries)| {
+                            let entries = entries
+                                .iter()
+                                .map(|(k, v)| (k.as_str(), v.as_str()))
+                                .collect();
+                            (pick(doc, t), entries)
+                        })
+                        .collect();
+                    doc.remove_and_append(&remove, &append);
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// The index is built once and then kept by each edit: after every step of a
+            /// random sequence the document must render, and read, exactly as a fresh parse
+            /// of the text before the step given the same edit.
+            #[test]
+            fn the_index_never_drifts_from_the_lines(
+                file in file(),
+                steps in prop::collection::vec(step(), 1..12),
+            ) {
+                let (text, _) = render(&file);
+                let mut doc = ConfigDocument::parse(&text);
+                doc.assert_indexed();
+                for step in &steps {
+                    let before = doc.render();
+                    let mut fresh = ConfigDocument::parse(&before);
+                    // The ending of new lines is the original file's, even once edits removed
+                    // every line that showed it: not something the text can say.
+                    fresh.eol = doc.eol;
+                    prop_assert_eq!(doc.sections(), fresh.sections());
+                    apply_step(&mut fresh, step);
+                    apply_step(&mut doc, step);
+                    doc.assert_indexed();
+                    prop_assert_eq!(doc.render(), fresh.render(), "{:?} on {:?}", step, before);
+                    let sections = fresh.sections();
+                    prop_assert_eq!(&doc.sections(), &sections);
+                    for id in &sections {
+                        prop_assert_eq!(doc.keys(id), fresh.keys(id), "{:?}", id);
+                    }
+                }
+            }
         }
 
         proptest! {
