@@ -4,8 +4,12 @@
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
 mod bridges;
+mod chains;
+mod eks;
 mod foundation;
+mod keychains;
 mod mfa;
+mod populate;
 mod saml;
 mod sso;
 mod sso_support;

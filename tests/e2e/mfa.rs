@@ -74,11 +74,8 @@ fn fifty_concurrent_cold_requests_make_exactly_one_get_session_token() {
     }
 }
 
-#[test]
-fn a_cached_session_is_served_without_calling_sts() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_cached_session_is_served_without_calling_sts);
+fn a_cached_session_is_served_without_calling_sts(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = mfa_sandbox(backend, &fake, "");
     assert_success(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
@@ -93,11 +90,10 @@ fn a_cached_session_is_served_without_calling_sts() {
     assert!(body.contains("123456"), "the code reached STS: {body}");
 }
 
-#[test]
-fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile);
+fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile(
+    backend: Backend,
+) {
     // Ten-minute sessions: inside the default 15-minute window at once.
     let fake = FakeAws::start(FakeConfig {
         credential_lifetime_secs: 600,
@@ -146,11 +142,8 @@ fn without_a_code_or_terminal_credential_process_says_to_log_in() {
     assert_eq!(fake.count(Op::GetSessionToken), 0);
 }
 
-#[test]
-fn a_wrong_mfa_code_is_one_line_and_stores_nothing() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_wrong_mfa_code_is_one_line_and_stores_nothing);
+fn a_wrong_mfa_code_is_one_line_and_stores_nothing(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     fake.configure(|c| c.sts.bad_mfa = true);
     let sb = mfa_sandbox(backend, &fake, "");

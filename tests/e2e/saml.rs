@@ -196,10 +196,9 @@ fn configure_saml_writes_the_profile_and_refuses_plain_http_to_another_host() {
     assert_eq!(sb.read_config(), before);
 }
 
-#[test]
-fn saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto() {
-    let (Some(backend), Some(idp), Some(moto)) = (
-        Backend::any(),
+on_each_backend!(saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto);
+fn saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto(backend: Backend) {
+    let (Some(idp), Some(moto)) = (
         peer("KEYFOB_TEST_SAML_IDP_URL"),
         peer("KEYFOB_TEST_MOTO_URL"),
     ) else {
@@ -320,9 +319,9 @@ fn saml_wrong_password_is_one_line_and_stores_nothing() {
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 0);
 }
 
-#[test]
-fn saml_credential_process_refreshes_silently_with_the_stored_password() {
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(saml_credential_process_refreshes_silently_with_the_stored_password);
+fn saml_credential_process_refreshes_silently_with_the_stored_password(backend: Backend) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
@@ -357,10 +356,13 @@ fn saml_credential_process_refreshes_silently_with_the_stored_password() {
     assert!(has_password(&sb));
 }
 
-#[test]
-fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it()
-{
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(
+    saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it
+);
+fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it(
+    backend: Backend,
+) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
@@ -392,9 +394,9 @@ fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_p
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
 }
 
-#[test]
-fn saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried() {
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried);
+fn saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried(backend: Backend) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();

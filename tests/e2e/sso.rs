@@ -12,7 +12,7 @@ use keyfob_tests::fake::{
 use sha2::Digest as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn start(config: FakeConfig) -> FakeAws {
     FakeAws::start(config).expect("start the fake IAM Identity Center")
@@ -304,11 +304,8 @@ fn login_profile(sb: &Sandbox, profile: &str) {
 // ---------------------------------------------------------------------------------------------
 // refresh
 
-#[test]
-fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token);
+fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.expire_all();
@@ -333,11 +330,8 @@ fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
     assert_eq!(fake.count_grant(Grant::RefreshToken), 2);
 }
 
-#[test]
-fn a_token_inside_the_refresh_window_is_refreshed_before_use() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_token_inside_the_refresh_window_is_refreshed_before_use);
+fn a_token_inside_the_refresh_window_is_refreshed_before_use(backend: Backend) {
     // Ten-minute tokens: inside the 15-minute window as soon as they are issued.
     let fake = start(FakeConfig {
         token_lifetime_secs: 600,
@@ -401,11 +395,8 @@ fn when_refresh_is_impossible_credential_process_names_the_login_command() {
 // ---------------------------------------------------------------------------------------------
 // credential-process
 
-#[test]
-fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due);
+fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.reset();
@@ -479,52 +470,6 @@ fn fifty_concurrent_cold_credential_process_calls_make_one_get_role_credentials(
 
 // ---------------------------------------------------------------------------------------------
 // populate
-
-#[test]
-fn populate_a_thousand_accounts_through_throttling() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
-    let fake = start(FakeConfig {
-        org: Org::generated(1000, 3),
-        ..FakeConfig::default()
-    });
-    let mut sb = sso_sandbox(backend, &fake);
-    login(&sb, &[]);
-    // Every 7th list call is a 429, and the backoff waits its real length.
-    fake.configure(|c| c.throttle_every_n = 7);
-    sb.set_env("KEYFOB_TEST_POLL_SCALE", "1");
-    let started = Instant::now();
-    let out = populate(&sb, &[]);
-    let took = started.elapsed();
-    assert_success(&out);
-    assert!(
-        stderr(&out).contains("1000 accounts, 3000 profiles: 3000 were added"),
-        "{}",
-        stderr(&out)
-    );
-    let config = sb.read_config();
-    let names = profile_names(&config);
-    assert_eq!(names.len(), 3000);
-    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), 3000);
-    for n in ["acct-0001.Admin", "acct-0500.ReadOnly", "acct-1000.Dev"] {
-        assert!(unique.contains(&n.to_owned()), "{n}");
-    }
-    let roles = fake.count(Op::ListAccountRoles);
-    let accounts = fake.count(Op::ListAccounts);
-    assert!(
-        roles + accounts > 1000 + 50,
-        "throttled calls were retried: {roles} + {accounts}"
-    );
-    #[allow(clippy::print_stderr)] // the timing, for whoever reads the test's output
-    {
-        eprintln!(
-            "populate of 1000 x 3 with every 7th call throttled: {took:?} ({accounts} ListAccounts, {roles} ListAccountRoles)"
-        );
-    }
-    assert!(took < Duration::from_secs(60), "took {took:?}");
-}
 
 #[test]
 fn populate_prune_removes_only_managed_profiles_no_longer_assigned() {
@@ -909,11 +854,8 @@ fn native_style_with_write_sso_cache_mirrors_the_token_in_the_aws_cli_format() {
     assert_eq!(mode(&path), 0o600);
 }
 
-#[test]
-fn botocore_and_aws_config_resolve_process_style_profiles() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(botocore_and_aws_config_resolve_process_style_profiles);
+fn botocore_and_aws_config_resolve_process_style_profiles(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     assert_eq!(
@@ -1020,11 +962,8 @@ fn botocore_refreshes_a_mirrored_token_keyfob_wrote() {
 // ---------------------------------------------------------------------------------------------
 // logout
 
-#[test]
-fn logout_ends_the_session_and_forgets_tokens_and_the_mirror() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(logout_ends_the_session_and_forgets_tokens_and_the_mirror);
+fn logout_ends_the_session_and_forgets_tokens_and_the_mirror(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = sso_sandbox(backend, &fake);
     login(&sb, &["--write-sso-cache"]);

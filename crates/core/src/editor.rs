@@ -948,6 +948,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), EditErr
     replace_locked(&target, bytes, mode)
 }
 
+/// [`write_atomic`] for a file whose own tool keeps a lock file beside it under the very name
+/// [`write_atomic`] would use, and treats a leftover one as "being edited" (kubectl's
+/// `<kubeconfig>.lock`, made with O_EXCL and removed after each write): the caller holds that
+/// tool's lock, and no lock file of keyfob's is made or left.
+pub fn write_atomic_under_foreign_lock(
+    path: &Path,
+    bytes: &[u8],
+    mode: Mode,
+) -> Result<(), EditError> {
+    let target = resolve(path)?;
+    check_writable(&target)?;
+    replace_locked(&target, bytes, mode)
+}
+
 /// Fails if writing `path` would replace a file the user made read-only, or follow a dangling
 /// symlink: for commands that must know before their first side effect (storing a secret in
 /// the keychain) that the config they will write afterwards can be written.
@@ -1119,6 +1133,8 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     // Directories cannot be opened for syncing on Windows; NTFS journals the rename.
     Ok(())
 }
+
+impl crate::error::UserError for EditError {}
 
 #[cfg(test)]
 mod tests {

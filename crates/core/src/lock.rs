@@ -193,6 +193,8 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+impl crate::error::UserError for LockError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

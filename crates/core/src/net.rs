@@ -97,3 +97,5 @@ impl Intercept for ResponseCap {
         Ok(())
     }
 }
+
+impl crate::error::UserError for TooLarge {}

@@ -149,19 +149,11 @@ fn load_set(
                 reason: detail,
             }
         } else if detail.is_empty() {
-            ConfigError::Parse(one_line(&top))
+            ConfigError::Parse(crate::error::one_line_text(&top))
         } else {
-            ConfigError::Parse(one_line(&detail))
+            ConfigError::Parse(crate::error::one_line_text(&detail))
         }
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One profile.
@@ -268,7 +260,8 @@ pub fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
 
 /// What a profile asks keyfob to do, decided from its keys alone (no keychain, no network).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+// Not non_exhaustive: the composition root matches every source, and a new one must fail
+// to compile there until it is wired.
 pub enum Plan {
     /// Role credentials through an SSO session (`keyfob_sso_*` or native `sso_*` keys).
     Sso {
@@ -332,9 +325,25 @@ pub enum PlanError {
     },
 }
 
+/// Keys that make a profile something other than one of keyfob's own single sources: a role
+/// to assume, another credential source, or keys written in the files.
+const NOT_A_KEYFOB_SOURCE: &[&str] = &[
+    "role_arn",
+    "keyfob_role_arn",
+    "credential_source",
+    "keyfob_credential_source",
+    "web_identity_token_file",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
 impl Profile<'_> {
-    /// Decides what this profile asks for.
-    pub fn plan(&self) -> Result<Plan, PlanError> {
+    /// Decides which of keyfob's own sources serves this profile: `Ok(None)` when it is not
+    /// one of them (a role chain, keys in the files, another credential source: see
+    /// [`crate::chain`]), an error when it is keyfob's but misconfigured. A profile with none
+    /// of these keys is an IAM user whose keys keyfob keeps (`keyfob add`).
+    pub fn plan(&self) -> Result<Option<Plan>, PlanError> {
         let need = |key: &'static str, present: &'static str| {
             self.get(key)
                 .map(str::to_owned)
@@ -356,31 +365,31 @@ impl Profile<'_> {
                 .transpose()
         };
         if let Some(session) = self.get("keyfob_sso_session") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: Some(session.to_owned()),
                 legacy: None,
                 account_id: need("keyfob_sso_account_id", "keyfob_sso_session")?,
                 role_name: need("keyfob_sso_role_name", "keyfob_sso_session")?,
-            });
+            }));
         }
         if let Some(session) = self.get("sso_session") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: Some(session.to_owned()),
                 legacy: None,
                 account_id: need("sso_account_id", "sso_session")?,
                 role_name: need("sso_role_name", "sso_session")?,
-            });
+            }));
         }
         if let Some(url) = self.get("sso_start_url") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: None,
                 legacy: Some((url.to_owned(), need("sso_region", "sso_start_url")?)),
                 account_id: need("sso_account_id", "sso_start_url")?,
                 role_name: need("sso_role_name", "sso_start_url")?,
-            });
+            }));
         }
         if let Some(url) = self.get("keyfob_saml_url") {
-            return Ok(Plan::Saml {
+            return Ok(Some(Plan::Saml {
                 url: url.to_owned(),
                 username: need("keyfob_saml_username", "keyfob_saml_url")?,
                 role_arn: self.get("keyfob_saml_role_arn").map(str::to_owned),
@@ -390,12 +399,29 @@ impl Profile<'_> {
                     .get("keyfob_saml_trusted_origins")
                     .map(|v| v.split_whitespace().map(str::to_owned).collect())
                     .unwrap_or_default(),
-            });
+            }));
         }
-        Ok(Plan::IamUser {
+        if NOT_A_KEYFOB_SOURCE.iter().any(|k| self.get(k).is_some()) {
+            return Ok(None);
+        }
+        Ok(Some(Plan::IamUser {
             mfa_serial: self.get("mfa_serial").map(str::to_owned),
             duration_seconds: duration()?,
-        })
+        }))
+    }
+}
+
+impl crate::error::UserError for ConfigError {}
+
+impl crate::error::UserError for PlanError {
+    fn hint(&self) -> Option<String> {
+        Some("edit the profile in the shared config file".to_owned())
+    }
+}
+
+impl crate::error::UserError for NameError {
+    fn exit_code(&self) -> u8 {
+        2
     }
 }
 
@@ -430,12 +456,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.profile("a").unwrap().plan().unwrap(),
-            Plan::Sso {
+            Some(Plan::Sso {
                 session: Some("acme".into()),
                 legacy: None,
                 account_id: "111122223333".into(),
                 role_name: "Admin".into()
-            }
+            })
         );
         assert_eq!(
             p.profile("b").unwrap().plan().unwrap_err(),
@@ -447,20 +473,21 @@ mod tests {
         );
         assert!(matches!(
             p.profile("c").unwrap().plan().unwrap(),
-            Plan::Saml {
+            Some(Plan::Saml {
                 duration_seconds: Some(3600),
                 ref trusted_origins,
                 ..
-            } if trusted_origins == &["https://a.example", "https://b.example:8443"]
+            }) if trusted_origins == &["https://a.example", "https://b.example:8443"]
         ));
         assert!(matches!(
             p.profile("d").unwrap().plan().unwrap(),
-            Plan::IamUser {
+            Some(Plan::IamUser {
                 mfa_serial: Some(_),
                 ..
-            }
+            })
         ));
-        assert!(p.profile("e").is_some());
+        // Keys in the files and roles are not keyfob's own sources: the chain decides.
+        assert_eq!(p.profile("e").unwrap().plan(), Ok(None));
         assert_eq!(
             p.sso_session("acme").unwrap().get("sso_region"),
             Some("eu-west-1")

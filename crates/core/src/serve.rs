@@ -252,3 +252,56 @@ fn put(
     }
     Ok(())
 }
+
+/// The single-flight pattern of [`credentials`] for any other value keyfob keeps in the
+/// keychain (an EKS token), for callers whose refresh is blocking code.
+///
+/// `lookup` reads the cache and returns a value only if it may be served (made for the current
+/// configuration, not expired). On a miss the lock `kind`/`name` is taken, `lookup` runs again
+/// (another process may have refreshed while this one waited), and only then `refresh` runs and
+/// stores what it made — unless the refresh this caller queued behind failed, whose message is
+/// reported instead, as [`credentials`] does. The lock wait is bounded by [`LOCK_WAIT`]; each
+/// network call inside `refresh` must bring its own timeout. `profile` names the profile in
+/// messages.
+pub fn single_flight<T>(
+    ctx: &Context<'_>,
+    profile: &str,
+    (kind, name): (&str, &str),
+    lookup: impl Fn() -> Result<Option<T>, StoreError>,
+    refresh: impl FnOnce() -> Result<T, ServeError>,
+) -> Result<(T, Origin), ServeError> {
+    if let Some(v) = lookup()? {
+        return Ok((v, Origin::Cache));
+    }
+    let started = ctx.clock.now();
+    let path = lock_path(ctx.cache_dir, kind, name);
+    let mut guard = FileLock::acquire(&path, LOCK_WAIT).map_err(|source| ServeError::Lock {
+        profile: profile.to_owned(),
+        source,
+    })?;
+    if let Some(v) = lookup()? {
+        return Ok((v, Origin::CacheAfterWait));
+    }
+    if let Some(note) = guard.previous_failure().filter(|n| n.at >= started) {
+        guard.record_failure(note.at, &note.message);
+        return Err(ServeError::SharedFailure {
+            message: note.message,
+        });
+    }
+    match refresh() {
+        Ok(v) => Ok((v, Origin::Refreshed)),
+        Err(e) => {
+            guard.record_failure(ctx.clock.now(), &failure_line(&e));
+            Err(e)
+        }
+    }
+}
+
+impl crate::error::UserError for ServeError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Source(e) => e.hint.clone(),
+            _ => None,
+        }
+    }
+}

@@ -93,6 +93,12 @@ pub trait CredentialSource {
     fn fetch(&self) -> impl Future<Output = Result<Credentials, SourceError>>;
 }
 
+impl crate::error::UserError for SourceError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,3 +102,76 @@ fn find<'a, T: std::error::Error + 'static>(
     }
     None
 }
+
+/// Who a set of credentials belongs to (STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The account.
+    pub account: String,
+    /// The principal's ARN.
+    pub arn: String,
+    /// The principal's unique id.
+    pub user_id: String,
+}
+
+/// STS GetCallerIdentity with `creds`, for `profile` (its endpoint settings) in `region`.
+pub async fn caller_identity(
+    profile: &str,
+    region: &str,
+    creds: &Credentials,
+) -> Result<Identity, SourceError> {
+    let out = client(
+        Target {
+            profile: Some(profile),
+            region,
+            endpoint_url: None,
+        },
+        Some(creds),
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .map_err(|e| {
+        SourceError::other(format!(
+            "STS GetCallerIdentity for profile {profile} failed: {}",
+            sdk_error_line(&e)
+        ))
+    })?;
+    Ok(Identity {
+        account: out.account().unwrap_or_default().to_owned(),
+        arn: out.arn().unwrap_or_default().to_owned(),
+        user_id: out.user_id().unwrap_or_default().to_owned(),
+    })
+}
+
+/// STS GetSessionToken without MFA: temporary credentials for long-term keys (what a container
+/// endpoint hands out, since the SDKs expect a token and an expiry there).
+pub async fn session_token(
+    profile: &str,
+    region: &str,
+    creds: &Credentials,
+) -> Result<Credentials, SourceError> {
+    let out = client(
+        Target {
+            profile: Some(profile),
+            region,
+            endpoint_url: None,
+        },
+        Some(creds),
+    )
+    .await
+    .get_session_token()
+    .send()
+    .await
+    .map_err(|e| {
+        SourceError::other(format!(
+            "STS GetSessionToken with the long-term keys of profile {profile} failed: {}",
+            sdk_error_line(&e)
+        ))
+    })?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| SourceError::other("STS GetSessionToken returned no credentials"))?;
+    from_sts(c)
+}

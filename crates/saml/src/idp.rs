@@ -335,7 +335,7 @@ impl IdpClient {
             .connect_timeout(self.options.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("keyfob/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| IdpError::Client(error_chain(&e.without_url())))
+            .map_err(|e| IdpError::Client(keyfob_core::error::one_line(&e.without_url())))
     }
 
     /// Signs `username` in at the IdP-initiated URL `url`. The password is sent once: if the
@@ -541,7 +541,7 @@ impl IdpClient {
         } else {
             IdpError::Unreachable {
                 url,
-                reason: error_chain(&e),
+                reason: keyfob_core::error::one_line(&e),
             }
         }
     }
@@ -667,19 +667,7 @@ fn referer(page: &Url, target: &Url) -> String {
     r.to_string()
 }
 
-/// An error and its causes on one line (reqwest's top-level message alone says little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+impl keyfob_core::error::UserError for IdpError {}
 
 #[cfg(test)]
 mod tests {

@@ -14,13 +14,12 @@ pub mod assertion;
 pub mod form;
 pub mod idp;
 pub mod origins;
-pub mod partition;
 pub mod sts;
 
 pub use assertion::{Assertion, AssertionError, RolePair};
 pub use idp::{IdpClient, IdpError, IdpOptions, MfaProvider, SamlResponse};
+pub use keyfob_core::partition::{self, Partition};
 pub use origins::PasswordOrigins;
-pub use partition::Partition;
 pub use sts::{StsError, choose_role, choose_role_via};
 
 use keyfob_core::env::{Clock, Env, SystemClock};
@@ -68,6 +67,9 @@ pub enum SamlError {
     /// The role picker was dismissed.
     #[error("no role was chosen")]
     NoRoleChosen,
+    /// A sign-in was asked for without a password.
+    #[error("no IdP password is stored for this profile")]
+    NoPassword,
 }
 
 fn list_roles(roles: &[RolePair]) -> String {
@@ -83,7 +85,9 @@ impl SamlError {
     pub fn needs_user(&self) -> bool {
         match self {
             SamlError::Idp(e) => e.needs_user(),
-            SamlError::RoleAmbiguous { .. } | SamlError::NoRoleChosen => true,
+            SamlError::RoleAmbiguous { .. } | SamlError::NoRoleChosen | SamlError::NoPassword => {
+                true
+            }
             _ => false,
         }
     }
@@ -138,7 +142,8 @@ pub struct SamlSource {
     profile: String,
     url: String,
     username: String,
-    password: Secret,
+    /// The IdP password: needed to sign in, not to assume a role from a response in hand.
+    password: Option<Secret>,
     role_arn: Option<String>,
     /// Whether the profile itself names the role (then only that role's credentials are its).
     role_pinned: bool,
@@ -170,10 +175,11 @@ impl fmt::Debug for SamlSource {
 }
 
 impl SamlSource {
-    /// A source for `profile`'s SAML plan, signing in with `password`; `None` when the plan
-    /// is not SAML. Defaults: the system clock, no region (the assertion's partition decides),
-    /// the STS endpoint from the shared config, 20 s IdP timeouts.
-    pub fn from_plan(profile: &str, plan: &Plan, password: Secret) -> Option<Self> {
+    /// A source for `profile`'s SAML plan, signing in with `password` (`None`: only
+    /// [`SamlSource::assume`] a response obtained otherwise); `None` when the plan is not SAML.
+    /// Defaults: the system clock, no region (the assertion's partition decides), the STS
+    /// endpoint from the shared config, 20 s IdP timeouts.
+    pub fn from_plan(profile: &str, plan: &Plan, password: Option<Secret>) -> Option<Self> {
         let Plan::Saml {
             url,
             username,
@@ -284,12 +290,25 @@ impl SamlSource {
     ) -> Result<Login, SamlError> {
         // The one way to the IdP, for `keyfob login` and the silent re-login alike: the
         // password origins are checked here, before any request.
+        let password = self.password.as_ref().ok_or(SamlError::NoPassword)?;
         let response = IdpClient::new(self.idp.clone())
             .with_trusted_origins(&self.trusted_origins)
             .for_profile(&self.profile)
-            .login(&self.url, &self.username, &self.password, mfa)
+            .login(&self.url, &self.username, password, mfa)
             .await?;
-        let assertion = assertion::parse_response(response.base64.expose(), self.clock.now())?;
+        self.assume(&response.base64, picker).await
+    }
+
+    /// From a SAML response to credentials: read the assertion, choose the role (the
+    /// profile's, `--role-arn`, or `picker` among several), pick the STS region of the
+    /// assertion's partition, call AssumeRoleWithSAML. The one path every SAML sign-in takes:
+    /// the form login above, a pasted response, the browser.
+    pub async fn assume(
+        &self,
+        response: &Secret,
+        picker: Option<&dyn RolePicker>,
+    ) -> Result<Login, SamlError> {
+        let assertion = assertion::parse_response(response.expose(), self.clock.now())?;
         tracing::debug!(
             roles = assertion.roles.len(),
             partition = %assertion.partition,
@@ -321,7 +340,7 @@ impl SamlSource {
             endpoint_url: self.sts_endpoint.as_deref(),
             use_profile_config: self.use_profile_config,
             role: &role,
-            saml_assertion: &response.base64,
+            saml_assertion: response,
             duration_seconds: sts::effective_duration(
                 self.duration_seconds,
                 assertion.session_duration,
@@ -336,34 +355,24 @@ impl SamlSource {
     }
 }
 
-/// The fingerprint of a SAML profile's configuration: IdP URL, user name, role ARN, principal
-/// ARN and duration. `role_arn` is the role the profile names; a profile that names none
-/// serves whichever role its last login chose.
-pub fn fingerprint(
-    url: &str,
-    username: &str,
-    role_arn: Option<&str>,
-    principal_arn: Option<&str>,
-    duration_seconds: Option<i32>,
-) -> Fingerprint {
-    let duration = duration_seconds.map(|d| d.to_string());
-    Fingerprint::of(
-        "saml",
-        &[
-            ("url", Some(url)),
-            ("username", Some(username)),
-            ("role_arn", role_arn),
-            ("principal_arn", principal_arn),
-            ("duration_seconds", duration.as_deref()),
-        ],
-    )
+/// Forgets `profile`'s stored IdP password when `err` says the IdP rejected it, so that it is
+/// not sent again (IdPs lock accounts after a few failures). True when it was forgotten.
+pub fn forget_rejected_password(
+    store: &dyn keyfob_core::SessionStore,
+    profile: &str,
+    err: &SamlError,
+) -> bool {
+    matches!(err, SamlError::Idp(IdpError::BadCredentials))
+        && store
+            .delete(&keyfob_core::store::keys::saml_password(profile))
+            .is_ok()
 }
 
 impl CredentialSource for SamlSource {
     /// With `--role-arn` on a profile that names another role, the credentials are cached
     /// under that role's fingerprint, which the profile's own never matches.
     fn fingerprint(&self) -> Fingerprint {
-        fingerprint(
+        keyfob_core::fingerprint::saml(
             &self.url,
             &self.username,
             self.role_arn.as_deref().filter(|_| self.role_pinned),
@@ -389,6 +398,8 @@ pub fn redact_url(url: &Url) -> String {
     let _ = u.set_password(None);
     u.to_string()
 }
+
+impl keyfob_core::error::UserError for SamlError {}
 
 #[cfg(test)]
 mod tests {
@@ -423,7 +434,7 @@ mod tests {
             duration_seconds: None,
             trusted_origins: Vec::new(),
         };
-        let s = SamlSource::from_plan("p", &plan, Secret::new("hunter2")).unwrap();
+        let s = SamlSource::from_plan("p", &plan, Some(Secret::new("hunter2"))).unwrap();
         let text = format!("{s:?}");
         assert!(!text.contains("hunter2") && !text.contains("x=1"), "{text}");
         assert!(
@@ -433,7 +444,7 @@ mod tests {
                     mfa_serial: None,
                     duration_seconds: None
                 },
-                Secret::new("x")
+                Some(Secret::new("x"))
             )
             .is_none()
         );

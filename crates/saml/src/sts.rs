@@ -92,7 +92,7 @@ pub enum StsError {
 pub struct StsRequest<'a> {
     /// The profile, for messages and for its shared-config settings.
     pub profile: &'a str,
-    /// The region to call STS in (see [`crate::partition::sts_region`]).
+    /// The region to call STS in (see [`keyfob_core::partition::sts_region`]).
     pub region: &'a str,
     /// An endpoint that overrides every other source (tests, [`endpoint_from_env`]).
     pub endpoint_url: Option<&'a str>,
@@ -263,6 +263,8 @@ fn map_error<R: std::fmt::Debug>(
         _ => StsError::Service(format!("{code}: {message}")),
     }
 }
+
+impl keyfob_core::error::UserError for StsError {}
 
 #[cfg(test)]
 mod tests {

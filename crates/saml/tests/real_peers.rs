@@ -158,7 +158,7 @@ async fn moto_accepts_alices_real_assertion() {
         duration_seconds: Some(3600),
         trusted_origins: Vec::new(),
     };
-    let creds = SamlSource::from_plan("alice", &plan, Secret::new("alicepw"))
+    let creds = SamlSource::from_plan("alice", &plan, Some(Secret::new("alicepw")))
         .unwrap()
         .with_env(&env)
         .with_profile_config(false)

@@ -175,6 +175,27 @@ pub enum SsoError {
         /// Why.
         reason: String,
     },
+    /// Listing accounts and roles for `populate` ran out of time, the portal throttling it
+    /// (or answering slowly) throughout.
+    #[error(
+        "listing accounts and roles did not finish within {limit}{}: found {accounts} accounts{} and the roles of {roles_listed}; nothing was written; run keyfob populate --sso-session {session} again later",
+        if *throttled > 0 { format!(" (the portal throttled {throttled} calls)") } else { String::new() },
+        if *all_found { "" } else { " so far" }
+    )]
+    ListingDeadline {
+        /// The SSO session.
+        session: String,
+        /// The deadline, as the user reads it (`10 min`).
+        limit: String,
+        /// Accounts found.
+        accounts: usize,
+        /// Whether every page of accounts was in.
+        all_found: bool,
+        /// Accounts whose roles were listed.
+        roles_listed: usize,
+        /// Calls answered 429.
+        throttled: u64,
+    },
     /// A `--name-template` keyfob cannot use.
     #[error(
         "name template {template:?}: {reason}; fields are {{account_name}}, {{account_id}}, {{role_name}}, {{sso_session}}, {{region}}"
@@ -195,7 +216,7 @@ impl SsoError {
                 "keyfob configure sso-session {name} --start-url URL --region REGION"
             )),
             SsoError::SessionExpired { login, .. } => Some(login.clone()),
-            SsoError::NoRoleAccess { session, .. } => {
+            SsoError::NoRoleAccess { session, .. } | SsoError::ListingDeadline { session, .. } => {
                 Some(format!("keyfob populate --sso-session {session}"))
             }
             SsoError::Denied { .. }
@@ -262,7 +283,7 @@ impl SsoError {
         // cases; it names the endpoint's host, never a request body.
         let detail = match &err {
             SdkError::ServiceError(_) => String::new(),
-            _ => one_line(&DisplayErrorContext(&err).to_string()),
+            _ => keyfob_core::error::one_line_text(&DisplayErrorContext(&err).to_string()),
         };
         match err {
             SdkError::ServiceError(ctx) => {
@@ -274,7 +295,7 @@ impl SsoError {
                 // generic metadata does not read.
                 let message = e
                     .message()
-                    .map(one_line)
+                    .map(keyfob_core::error::one_line_text)
                     .or_else(|| ctx.raw().body().bytes().and_then(description_from_body))
                     .unwrap_or_else(|| "no message".to_owned());
                 SsoError::Service {
@@ -322,7 +343,7 @@ fn description_from_body(body: &[u8]) -> Option<String> {
     let text = ["error_description", "message", "Message"]
         .iter()
         .find_map(|k| json.get(k)?.as_str().filter(|t| !t.trim().is_empty()))?;
-    let mut line = one_line(text);
+    let mut line = keyfob_core::error::one_line_text(text);
     if line.len() > MAX_SERVER_TEXT {
         let cut = (0..=MAX_SERVER_TEXT)
             .rev()
@@ -334,14 +355,6 @@ fn description_from_body(body: &[u8]) -> Option<String> {
     Some(line)
 }
 
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 impl From<SsoError> for SourceError {
     fn from(e: SsoError) -> Self {
         let needs_user = e.needs_login();
@@ -351,6 +364,12 @@ impl From<SsoError> for SourceError {
             hint,
             needs_user,
         }
+    }
+}
+
+impl keyfob_core::error::UserError for SsoError {
+    fn hint(&self) -> Option<String> {
+        SsoError::hint(self)
     }
 }
 

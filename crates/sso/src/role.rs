@@ -153,14 +153,11 @@ impl CredentialSource for RoleCredentialsSource<'_> {
     /// Start URL, SSO region, account and role: a profile re-pointed at another account or
     /// session never gets the previous target's cached keys.
     fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of(
-            "sso-role",
-            &[
-                ("start_url", Some(self.session.start_url.as_str())),
-                ("region", Some(self.session.region.as_str())),
-                ("account_id", Some(self.account_id.as_str())),
-                ("role_name", Some(self.role_name.as_str())),
-            ],
+        keyfob_core::fingerprint::sso_role(
+            &self.session.start_url,
+            &self.session.region,
+            &self.account_id,
+            &self.role_name,
         )
     }
 

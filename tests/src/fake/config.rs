@@ -36,6 +36,9 @@ pub struct FakeConfig {
     /// The operations [`Self::throttle_every_n`] applies to: by default the two list calls,
     /// which `populate` makes by the thousand.
     pub throttled_ops: Vec<Op>,
+    /// A token bucket in front of some operations, as the real service limits its request
+    /// rate; `None` (JSON `null`): no limit.
+    pub rate_limit: Option<RateLimit>,
     /// Give a refresh token to clients registered with scopes or the `refresh_token` grant
     /// (as Identity Center does for sso-session clients) and to PKCE logins.
     pub issue_refresh_tokens: bool,
@@ -64,6 +67,7 @@ impl Default for FakeConfig {
             latency_ms: 0,
             throttle_every_n: 0,
             throttled_ops: vec![Op::ListAccounts, Op::ListAccountRoles],
+            rate_limit: None,
             issue_refresh_tokens: true,
             rotate_refresh_tokens: true,
             device: DeviceScript::default(),
@@ -81,6 +85,70 @@ impl FakeConfig {
             org,
             ..Self::default()
         }
+    }
+}
+
+/// A token bucket shared by [`RateLimit::ops`]: it holds up to `burst` tokens (full at the
+/// start and after a reset), gains `rate` tokens a second, and each call of those operations
+/// takes one. A call that finds less than a whole token is answered 429
+/// `TooManyRequestsException` (STS: `Throttling`), takes nothing, and is counted as
+/// [`super::THROTTLED`]. The bucket is checked when the call arrives, before
+/// [`FakeConfig::latency_ms`], as a service's front door does.
+///
+/// By default it covers the three portal calls that carry the user's token, in one bucket: IAM
+/// Identity Center's quotas page gives its (admin) APIs one collective limit of 20 requests a
+/// second rather than one per operation, and says nothing separate about the portal, so the
+/// fake assumes the portal counts the same way: a `credential-process` made while `populate`
+/// runs spends from the same budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Tokens gained per second: the sustained requests per second (0: none after the burst).
+    pub rate: f64,
+    /// The most tokens the bucket holds: how many calls may arrive at once after a quiet spell.
+    pub burst: u32,
+    /// Tell the throttled caller when the next token is due: `x-amz-retry-after` in
+    /// milliseconds and `Retry-After` in whole seconds (rounded up). A caller that comes back
+    /// with the same request sooner is counted as [`super::RETRIED_TOO_SOON`].
+    pub retry_after: bool,
+    /// The operations that take from the bucket.
+    pub ops: Vec<Op>,
+}
+
+impl Default for RateLimit {
+    /// 20 requests a second, bursts of 10, on `ListAccounts`, `ListAccountRoles` and
+    /// `GetRoleCredentials`, without `Retry-After`.
+    fn default() -> Self {
+        Self {
+            rate: 20.0,
+            burst: 10,
+            retry_after: false,
+            ops: vec![
+                Op::ListAccounts,
+                Op::ListAccountRoles,
+                Op::GetRoleCredentials,
+            ],
+        }
+    }
+}
+
+impl RateLimit {
+    /// `rate` requests a second in bursts of up to `burst`, on the default operations.
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate,
+            burst,
+            ..Self::default()
+        }
+    }
+
+    /// The least time `calls` calls can take through a bucket that starts full, however they
+    /// are made: `(calls - burst) / rate` seconds.
+    pub fn floor_secs(&self, calls: u64) -> f64 {
+        // Counts far below 2^52: the conversions are exact.
+        #[allow(clippy::cast_precision_loss)]
+        let beyond = calls.saturating_sub(u64::from(self.burst)) as f64;
+        beyond / self.rate
     }
 }
 

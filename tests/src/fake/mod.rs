@@ -18,9 +18,10 @@
 //! | GET | `/federation/credentials?role_name=&account_id=` | portal `GetRoleCredentials` | `expiration` in epoch millis; unassigned: 403 `ForbiddenException` |
 //! | POST | `/logout` | portal `Logout` | ends the sign-in session: its access tokens and refresh tokens stop working |
 //! | POST | `/` | STS `GetCallerIdentity`, `GetSessionToken`, `AssumeRole`, `AssumeRoleWithSAML` | form `Action=…`; every action but `AssumeRoleWithSAML` must be `SigV4`-signed with a key the fake knows: unknown key 403 `InvalidClientTokenId`, wrong signature 403 `SignatureDoesNotMatch` |
-//! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, "CreateToken.polled_too_fast": 0, …}` |
+//! | GET | `/?Action=GetCallerIdentity&…&X-Amz-Credential=…` | STS presigned `GetCallerIdentity` | an EKS token's URL, replayed as the cluster's authenticator does; its query signature is checked like any other (`SigV4` presigned, with the key the fake knows) |
+//! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, "CreateToken.polled_too_fast": 0, "Throttled": 5, "Throttled.retried_too_soon": 0, …}` |
 //! | POST | `/_fake/reset[?all=true]` | control | counters, recorded requests, queued failures; `all` also forgets what was issued and restores the start config |
-//! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400) |
+//! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400), e.g. `{"rate_limit": {"rate": 20, "burst": 10}}` or `{"rate_limit": null}` |
 //! | POST | `/_fake/expire` | control | optional [`ExpireRequest`] body; default expires access tokens and credentials |
 //! | GET | `/_fake/last/{op}` | control | the last [`RecordedRequest`] of an [`Op`] (404 if none) |
 //! | GET | `/_fake/history/{op}` | control | the last 100 [`RecordedRequest`]s of an [`Op`] |
@@ -30,9 +31,15 @@
 //! | POST | `/_fake/keys` | control | register an IAM user's key pair ([`StaticUser`] as JSON) for STS to verify signatures with |
 //! | POST | `/_fake/forget_clients[?client_id=]` | control | forget one (or every) client registration: `InvalidClientException` from then on |
 //!
-//! Anything else is a 404 whose `x-amzn-errortype` is `UnknownOperationException`. Throttling:
-//! [`FakeConfig::throttle_every_n`] answers every nth call of [`FakeConfig::throttled_ops`]
-//! with 429 (`TooManyRequestsException`; STS `Throttling`).
+//! Anything else is a 404 whose `x-amzn-errortype` is `UnknownOperationException`. Throttling,
+//! always 429 (`TooManyRequestsException`; STS `Throttling`) and counted as [`THROTTLED`]:
+//! - [`FakeConfig::rate_limit`]: a token bucket ([`RateLimit`]: `rate` a second, bursts of
+//!   `burst`) shared by `ListAccounts`, `ListAccountRoles` and `GetRoleCredentials` unless it
+//!   names other operations; a call that finds it empty is throttled, optionally with
+//!   `x-amz-retry-after`/`Retry-After` saying when the next token is due (a request back
+//!   sooner counts as [`RETRIED_TOO_SOON`]); a reset refills it;
+//! - [`FakeConfig::throttle_every_n`]: every nth call of [`FakeConfig::throttled_ops`];
+//! - `POST /_fake/fail` with status 429: the next calls of one operation.
 
 // Handlers return the HTTP answer itself as their early-exit error; boxing it would only add
 // noise to a test fake that serves a handful of requests.
@@ -64,10 +71,12 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-pub use config::{Account, DeviceScript, FakeConfig, Org, PkceScript, StaticUser, StsScript};
+pub use config::{
+    Account, DeviceScript, FakeConfig, Org, PkceScript, RateLimit, StaticUser, StsScript,
+};
 pub use state::{
     CredentialKind, ExpireRequest, ExpireSummary, Grant, InjectedFailure, IssuedCredentials,
-    IssuedToken, Op, POLLED_TOO_FAST, RecordedRequest, UnknownOp,
+    IssuedToken, Op, POLLED_TOO_FAST, RETRIED_TOO_SOON, RecordedRequest, THROTTLED, UnknownOp,
 };
 
 use state::{App, Shared};
@@ -164,6 +173,11 @@ impl FakeAws {
     /// How many calls of `op` arrived (including failed and throttled ones).
     pub fn count(&self, op: Op) -> u64 {
         self.counter(op.as_str())
+    }
+
+    /// How many calls were answered 429, whatever the cause (the [`THROTTLED`] counter).
+    pub fn throttled(&self) -> u64 {
+        self.counter(THROTTLED)
     }
 
     /// How many `CreateToken` calls used `grant`.
@@ -302,7 +316,7 @@ fn router(app: App) -> Router {
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
-        .route("/", post(sts::dispatch))
+        .route("/", post(sts::dispatch).get(sts::dispatch))
         .route("/_fake/counters", get(control::counters))
         .route("/_fake/reset", post(control::reset))
         .route(

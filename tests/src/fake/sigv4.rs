@@ -149,6 +149,143 @@ pub(crate) fn verify(
     Ok(())
 }
 
+/// The signing parts of a presigned URL's query (`X-Amz-Algorithm`, `X-Amz-Credential`,
+/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`), decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Presigned {
+    access_key_id: String,
+    date: String,
+    region: String,
+    service: String,
+    amz_date: String,
+    expires: i64,
+    signed_headers: String,
+    signature: String,
+}
+
+impl Presigned {
+    /// The parts as an [`Authorization`], for the checks both forms share.
+    pub(crate) fn authorization(&self) -> Authorization<'_> {
+        Authorization {
+            access_key_id: &self.access_key_id,
+            date: &self.date,
+            region: &self.region,
+            service: &self.service,
+            signed_headers: &self.signed_headers,
+            signature: &self.signature,
+        }
+    }
+}
+
+/// Reads a presigned request's query (already decoded).
+pub(crate) fn parse_presigned(
+    query: &std::collections::BTreeMap<String, String>,
+) -> Result<Presigned, Rejection> {
+    let get = |k: &str| {
+        query
+            .get(k)
+            .cloned()
+            .ok_or_else(|| Rejection::Incomplete(format!("the presigned URL has no {k}")))
+    };
+    if get("X-Amz-Algorithm")? != ALGORITHM {
+        return Err(Rejection::Incomplete(
+            "X-Amz-Algorithm must be AWS4-HMAC-SHA256".to_owned(),
+        ));
+    }
+    let credential = get("X-Amz-Credential")?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key_id, date, region, service, "aws4_request"] = scope[..] else {
+        return Err(Rejection::Incomplete(format!(
+            "Credential should have 5 slash-separated parts ending with aws4_request: {credential}"
+        )));
+    };
+    let expires = get("X-Amz-Expires")?
+        .parse::<i64>()
+        .ok()
+        .filter(|e| (1..=604_800).contains(e))
+        .ok_or_else(|| Rejection::Incomplete("X-Amz-Expires is not 1..604800".to_owned()))?;
+    Ok(Presigned {
+        access_key_id: access_key_id.to_owned(),
+        date: date.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+        amz_date: get("X-Amz-Date")?,
+        expires,
+        signed_headers: get("X-Amz-SignedHeaders")?,
+        signature: get("X-Amz-Signature")?,
+    })
+}
+
+/// Checks a presigned request: the same scope and signature rules as [`verify`], the signing
+/// time from the query, the URL not used after `X-Amz-Expires`, and the canonical query
+/// without `X-Amz-Signature`. The payload is the empty body's hash or `UNSIGNED-PAYLOAD`,
+/// whichever the signer used.
+pub(crate) fn verify_presigned(
+    request: &Received<'_>,
+    presigned: &Presigned,
+    secret: &str,
+    service: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Rejection> {
+    let auth = presigned.authorization();
+    if auth.service != service {
+        return Err(Rejection::Mismatch(format!(
+            "Credential should be scoped to correct service: '{service}'."
+        )));
+    }
+    let names: Vec<&str> = auth.signed_headers.split(';').collect();
+    if !names.contains(&"host") {
+        return Err(Rejection::Mismatch(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    let amz_date = &presigned.amz_date;
+    let signed_at = NaiveDateTime::parse_from_str(amz_date, AMZ_DATE_FORMAT)
+        .map_err(|_| {
+            Rejection::Incomplete(format!("X-Amz-Date {amz_date} is not YYYYMMDD'T'HHMMSS'Z'"))
+        })?
+        .and_utc();
+    if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
+        return Err(Rejection::Mismatch(
+            "Date in Credential scope does not match X-Amz-Date".to_owned(),
+        ));
+    }
+    if now > signed_at + chrono::Duration::seconds(presigned.expires)
+        || signed_at > now + chrono::Duration::minutes(MAX_SKEW_MINUTES)
+    {
+        return Err(Rejection::Mismatch(format!(
+            "Signature expired: {amz_date} + {} s is before {}",
+            presigned.expires,
+            now.format(AMZ_DATE_FORMAT)
+        )));
+    }
+    let query: String = request
+        .query
+        .split('&')
+        .filter(|p| !p.starts_with("X-Amz-Signature="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let unsigned = Received {
+        query: &query,
+        ..*request
+    };
+    let with_payload = |payload: &str| -> Result<bool, Rejection> {
+        let canonical = canonical_request_with(&unsigned, &names, payload)?;
+        let expected = signature(secret, amz_date, &auth, &canonical);
+        Ok(constant_time_eq(
+            expected.as_bytes(),
+            auth.signature.as_bytes(),
+        ))
+    };
+    let empty = hex(&Sha256::digest(b""));
+    if with_payload(&empty)? || with_payload("UNSIGNED-PAYLOAD")? {
+        return Ok(());
+    }
+    Err(Rejection::Mismatch(
+        "The request signature we calculated does not match the signature you provided.".to_owned(),
+    ))
+}
+
 /// The hex signature of `canonical_request` for this scope, with `secret`.
 fn signature(secret: &str, amz_date: &str, auth: &Authorization<'_>, canonical: &str) -> String {
     let scope = format!(
@@ -169,6 +306,24 @@ fn signature(secret: &str, amz_date: &str, auth: &Authorization<'_>, canonical: 
 /// `method \n canonical URI \n canonical query \n canonical headers \n signed headers \n
 /// payload hash`, for every service but S3 (whose paths are encoded once, not twice).
 fn canonical_request(request: &Received<'_>, signed: &[&str]) -> Result<String, Rejection> {
+    let payload = hex(&Sha256::digest(request.body));
+    if let Some(claimed) = header_values(request.headers, "x-amz-content-sha256")
+        && claimed != payload
+    {
+        return Err(Rejection::Mismatch(
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+                .to_owned(),
+        ));
+    }
+    canonical_request_with(request, signed, &payload)
+}
+
+/// [`canonical_request`] with the payload hash given.
+fn canonical_request_with(
+    request: &Received<'_>,
+    signed: &[&str],
+    payload: &str,
+) -> Result<String, Rejection> {
     let mut headers = String::new();
     for name in signed {
         let value = header_values(request.headers, name).ok_or_else(|| {
@@ -181,15 +336,6 @@ fn canonical_request(request: &Received<'_>, signed: &[&str]) -> Result<String, 
         headers.push(':');
         headers.push_str(&value);
         headers.push('\n');
-    }
-    let payload = hex(&Sha256::digest(request.body));
-    if let Some(claimed) = header_values(request.headers, "x-amz-content-sha256")
-        && claimed != payload
-    {
-        return Err(Rejection::Mismatch(
-            "The provided 'x-amz-content-sha256' header does not match what was computed."
-                .to_owned(),
-        ));
     }
     Ok(format!(
         "{}\n{}\n{}\n{headers}\n{}\n{payload}",

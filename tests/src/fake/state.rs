@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::{FakeConfig, StaticUser};
+use super::config::{FakeConfig, RateLimit, StaticUser};
 
 /// How many requests per operation [`super::FakeAws::history`] keeps.
 const HISTORY_LEN: usize = 100;
@@ -25,6 +25,15 @@ const BODY_LIMIT: usize = 1 << 20;
 /// The counter of device-code polls that came sooner than the interval (plus 5 s per
 /// `slow_down` already given) allows: a well-behaved client keeps it at 0.
 pub const POLLED_TOO_FAST: &str = "CreateToken.polled_too_fast";
+
+/// The counter of 429 answers, whatever the cause: the [`RateLimit`] bucket,
+/// [`FakeConfig::throttle_every_n`], or an injected failure with status 429.
+pub const THROTTLED: &str = "Throttled";
+
+/// The counter of requests that came back sooner than the `Retry-After` the [`RateLimit`]
+/// bucket gave them (the same operation, path and query): a client that honours it keeps it
+/// at 0.
+pub const RETRIED_TOO_SOON: &str = "Throttled.retried_too_soon";
 
 /// An operation the fake serves, as named in counters, `/_fake/last/{op}` and failures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -379,6 +388,12 @@ pub(crate) struct Inner {
     failures: Vec<InjectedFailure>,
     /// Calls of [`FakeConfig::throttled_ops`] so far, for [`FakeConfig::throttle_every_n`].
     throttle_calls: u64,
+    /// The [`FakeConfig::rate_limit`] bucket, made full when first needed (and anew when the
+    /// limit changes or the fake is reset).
+    bucket: Option<TokenBucket>,
+    /// When each request the bucket throttled with a `Retry-After` may come back, by
+    /// [`retry_key`].
+    not_before: HashMap<String, Instant>,
     pub(crate) clients: HashMap<String, Registration>,
     pub(crate) devices: HashMap<String, DeviceGrant>,
     pub(crate) auth_codes: HashMap<String, AuthCode>,
@@ -403,6 +418,8 @@ impl Inner {
             history: HashMap::new(),
             failures: Vec::new(),
             throttle_calls: 0,
+            bucket: None,
+            not_before: HashMap::new(),
             clients: HashMap::new(),
             devices: HashMap::new(),
             auth_codes: HashMap::new(),
@@ -426,7 +443,7 @@ impl Inner {
             .iter()
             .map(|op| op.as_str())
             .chain(Grant::ALL.iter().map(|g| g.counter()))
-            .chain([POLLED_TOO_FAST])
+            .chain([POLLED_TOO_FAST, THROTTLED, RETRIED_TOO_SOON])
             .map(|k| (k.to_owned(), 0))
             .collect();
         all.extend(self.counters.iter().map(|(k, v)| (k.clone(), *v)));
@@ -467,6 +484,33 @@ impl Inner {
         every > 0 && self.throttle_calls.is_multiple_of(every)
     }
 
+    /// Whether a call of `op` arriving at `now` may pass the [`FakeConfig::rate_limit`]
+    /// bucket (taking a token, if the limit covers `op`), or finds it empty: then the wait
+    /// until its next token (`None` if it never gains one). Also counts a request that came
+    /// back before its `Retry-After`.
+    fn rate_limited(&mut self, op: Op, key: &str, now: Instant) -> Result<(), Option<Duration>> {
+        if self.not_before.remove(key).is_some_and(|at| now < at) {
+            self.count(RETRIED_TOO_SOON);
+        }
+        let Some(limit) = self
+            .config
+            .rate_limit
+            .as_ref()
+            .filter(|l| l.ops.contains(&op))
+        else {
+            return Ok(());
+        };
+        let bucket = match &mut self.bucket {
+            Some(b) if b.limit == *limit => b,
+            slot => slot.insert(TokenBucket::full(limit.clone(), now)),
+        };
+        let wait = bucket.take(now).err();
+        if let (true, Some(Some(wait))) = (limit.retry_after, wait) {
+            self.not_before.insert(key.to_owned(), now + wait);
+        }
+        wait.map_or(Ok(()), Err)
+    }
+
     fn take_failure(&mut self, op: Op) -> Option<InjectedFailure> {
         let index = self
             .failures
@@ -487,6 +531,8 @@ impl Inner {
         self.history.clear();
         self.failures.clear();
         self.throttle_calls = 0;
+        self.bucket = None;
+        self.not_before.clear();
     }
 
     /// Forget everything, back to a fresh server with `config`.
@@ -655,29 +701,95 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Count and record a call, wait the configured latency, then hand back the failure to
-    /// answer with: one queued for `op`, or a 429 when this call is one the throttle takes.
+    /// Count and record a call, check the rate limit, wait the configured latency, then hand
+    /// back the failure to answer with: one queued for `op`, a 429 when the rate limit's bucket
+    /// was empty, or a 429 when this call is one the every-nth throttle takes.
     pub(crate) async fn begin(&self, op: Op, call: &Call) -> Option<InjectedFailure> {
-        let latency = {
+        let (latency, limited, retry_after) = {
             let mut inner = self.lock();
             inner.count(op.as_str());
             inner.record(op, call);
-            inner.config.latency_ms
+            let limited = inner.rate_limited(op, &retry_key(op, call), Instant::now());
+            let retry_after = inner
+                .config
+                .rate_limit
+                .as_ref()
+                .is_some_and(|l| l.retry_after);
+            (inner.config.latency_ms, limited, retry_after)
         };
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         let mut inner = self.lock();
-        inner.take_failure(op).or_else(|| {
-            inner.throttled(op).then(|| InjectedFailure {
-                op,
-                status: 429,
-                count: 1,
-                code: None,
-                message: Some("Rate exceeded".to_owned()),
-                retry_after_ms: None,
+        let throttle = |retry_after_ms| InjectedFailure {
+            op,
+            status: 429,
+            count: 1,
+            code: None,
+            message: Some("Rate exceeded".to_owned()),
+            retry_after_ms,
+        };
+        let failure = inner
+            .take_failure(op)
+            .or_else(|| {
+                limited.err().map(|wait| {
+                    // Whole milliseconds, rounded up: coming back after them finds the token.
+                    let ms = wait
+                        .map(|w| u64::try_from(w.as_micros().div_ceil(1000)).unwrap_or(u64::MAX));
+                    throttle(ms.filter(|_| retry_after))
+                })
             })
-        })
+            .or_else(|| inner.throttled(op).then(|| throttle(None)));
+        if failure.as_ref().is_some_and(|f| f.status == 429) {
+            inner.count(THROTTLED);
+        }
+        failure
+    }
+}
+
+/// The same request again, as far as `Retry-After` goes: the operation, path and query.
+fn retry_key(op: Op, call: &Call) -> String {
+    let mut query: Vec<(String, String)> = call.query().into_iter().collect();
+    query.sort();
+    format!("{op} {} {query:?}", call.uri.path())
+}
+
+/// The [`RateLimit`] bucket's state.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    limit: RateLimit,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket holding its whole burst at `now`.
+    pub(crate) fn full(limit: RateLimit, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(limit.burst),
+            limit,
+            at: now,
+        }
+    }
+
+    /// Take a token for a call at `now`; if there is none, the wait until there is (`None`
+    /// when the bucket never refills).
+    pub(crate) fn take(&mut self, now: Instant) -> Result<(), Option<Duration>> {
+        let rate = if self.limit.rate.is_finite() {
+            self.limit.rate.max(0.0)
+        } else {
+            0.0
+        };
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(f64::from(self.limit.burst));
+        self.at = self.at.max(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        Err((rate > 0.0)
+            .then(|| Duration::try_from_secs_f64((1.0 - self.tokens) / rate).ok())
+            .flatten())
     }
 }
 

@@ -51,9 +51,13 @@ fn injected(failure: &InjectedFailure) -> Response {
     )
 }
 
-/// `POST /`: every STS action.
+/// `POST /`: every STS action; `GET /`: a presigned one (the parameters in the query).
 pub(crate) async fn dispatch(State(app): State<App>, call: Call) -> Response {
-    let form = call.form();
+    let form = if call.method == axum::http::Method::GET {
+        call.query()
+    } else {
+        call.form()
+    };
     let action = form.get("Action").map(String::as_str).unwrap_or_default();
     let op = match action {
         "GetCallerIdentity" => Op::GetCallerIdentity,
@@ -112,13 +116,27 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
             "The security token included in the request is invalid.",
         )
     };
-    let header = call.header("authorization").ok_or_else(missing)?;
-    let auth = match sigv4::parse_authorization(header) {
+    // A presigned URL (an EKS token) carries the signature's parts in its query instead.
+    let query = call.query();
+    let presigned = match call.header("authorization") {
+        Some(_) => None,
+        None if query.contains_key("X-Amz-Signature") => {
+            Some(sigv4::parse_presigned(&query).map_err(rejected)?)
+        }
         None => return Err(missing()),
-        Some(Err(rejection)) => return Err(rejected(rejection)),
-        Some(Ok(auth)) => auth,
     };
-    let session_token = call.header("x-amz-security-token");
+    let auth = match (&presigned, call.header("authorization")) {
+        (Some(p), _) => p.authorization(),
+        (None, Some(header)) => match sigv4::parse_authorization(header) {
+            None => return Err(missing()),
+            Some(Err(rejection)) => return Err(rejected(rejection)),
+            Some(Ok(auth)) => auth,
+        },
+        (None, None) => return Err(missing()),
+    };
+    let session_token = call
+        .header("x-amz-security-token")
+        .or(query.get("X-Amz-Security-Token").map(String::as_str));
     let (secret, caller, temporary) = if let Some(user) = inner.long_term_user(auth.access_key_id) {
         // Long-term keys come without a session token.
         if session_token.is_some() {
@@ -149,7 +167,11 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
         headers: &call.headers,
         body: &call.body,
     };
-    sigv4::verify(&received, &auth, secret, "sts", now()).map_err(rejected)?;
+    match &presigned {
+        Some(p) => sigv4::verify_presigned(&received, p, secret, "sts", now()),
+        None => sigv4::verify(&received, &auth, secret, "sts", now()),
+    }
+    .map_err(rejected)?;
     if let Some(creds) = temporary {
         if session_token != Some(creds.session_token.as_str()) {
             return Err(invalid());

@@ -1484,3 +1484,148 @@ async fn throttling_reaches_role_credentials_and_create_token_with_retry_after()
     assert_eq!(headers.get("x-amz-retry-after"), Some("1500"));
     assert_eq!(headers.get("retry-after"), Some("2"));
 }
+
+#[test]
+fn the_token_bucket_refills_at_its_rate_up_to_its_burst() {
+    use super::state::TokenBucket;
+    use std::time::{Duration, Instant};
+    let close = |got: Result<(), Option<Duration>>, ms: u64| {
+        let got = got.unwrap_err().unwrap();
+        let want = Duration::from_millis(ms);
+        assert!(
+            got.abs_diff(want) < Duration::from_micros(1),
+            "{got:?}, not {want:?}"
+        );
+    };
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut bucket = TokenBucket::full(RateLimit::new(10.0, 3), t0);
+    for _ in 0..3 {
+        assert_eq!(bucket.take(t0), Ok(()));
+    }
+    // Empty: the next token is 100 ms away; half of it has come after 50 ms.
+    close(bucket.take(t0), 100);
+    close(bucket.take(at(50)), 50);
+    assert_eq!(bucket.take(at(100)), Ok(()));
+    close(bucket.take(at(100)), 100);
+    // A quiet spell fills it up to the burst and no further.
+    for _ in 0..3 {
+        assert_eq!(bucket.take(at(60_000)), Ok(()));
+    }
+    assert!(bucket.take(at(60_000)).is_err());
+    // Without a rate the burst is all there is, for ever.
+    let mut bucket = TokenBucket::full(RateLimit::new(0.0, 1), t0);
+    assert_eq!(bucket.take(t0), Ok(()));
+    assert_eq!(bucket.take(at(3_600_000)), Err(None));
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_one_token_bucket_for_the_portal_calls() {
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let session = login(&fake).await;
+    fake.reset();
+    // One token every 20 s: none comes back while the test makes its calls.
+    fake.configure(|c| {
+        c.rate_limit = Some(RateLimit {
+            rate: 0.05,
+            burst: 3,
+            retry_after: true,
+            ..RateLimit::default()
+        });
+    });
+    let portal = sso(&fake, RetryConfig::disabled());
+    let roles = || {
+        portal
+            .list_account_roles()
+            .access_token(&session.access_token)
+            .account_id("111100000001")
+            .send()
+    };
+    // ListAccounts, ListAccountRoles and GetRoleCredentials share the 3 tokens.
+    portal
+        .list_accounts()
+        .access_token(&session.access_token)
+        .send()
+        .await
+        .unwrap();
+    roles().await.unwrap();
+    portal
+        .get_role_credentials()
+        .access_token(&session.access_token)
+        .account_id("111100000001")
+        .role_name("Admin")
+        .send()
+        .await
+        .unwrap();
+    let err = roles().await.unwrap_err();
+    let response = err.raw_response().unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let ms: u64 = response
+        .headers()
+        .get("x-amz-retry-after")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20_000).contains(&ms), "{ms}");
+    assert_eq!(
+        response.headers().get("retry-after"),
+        Some(ms.div_ceil(1000).to_string().as_str())
+    );
+    assert!(
+        err.into_service_error().is_too_many_requests_exception(),
+        "the SDK reads it as throttling"
+    );
+    assert_eq!(fake.throttled(), 1);
+    assert_eq!(fake.counters()[RETRIED_TOO_SOON], 0);
+    // The same request straight back is too soon (and still throttled); another is not.
+    roles().await.unwrap_err();
+    assert_eq!(fake.counters()[RETRIED_TOO_SOON], 1);
+    assert_eq!(fake.throttled(), 2);
+    portal
+        .list_accounts()
+        .access_token(&session.access_token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(fake.counters()[RETRIED_TOO_SOON], 1);
+    // Calls outside the bucket's operations take nothing from it.
+    oidc(&fake)
+        .register_client()
+        .client_name("another")
+        .client_type("public")
+        .send()
+        .await
+        .unwrap();
+
+    // A reset refills it; `null` over the control API lifts the limit; a patch sets one.
+    fake.reset();
+    for _ in 0..3 {
+        roles().await.unwrap();
+    }
+    roles().await.unwrap_err();
+    let (status, config) = http_json(&fake, "POST", "/_fake/config", r#"{"rate_limit": null}"#);
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["rate_limit"], Value::Null);
+    for _ in 0..5 {
+        roles().await.unwrap();
+    }
+    let (status, config) = http_json(
+        &fake,
+        "POST",
+        "/_fake/config",
+        r#"{"rate_limit": {"rate": 0, "burst": 1}}"#,
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(
+        config["rate_limit"]["ops"],
+        json!(["ListAccounts", "ListAccountRoles", "GetRoleCredentials"])
+    );
+    roles().await.unwrap();
+    let err = roles().await.unwrap_err();
+    // Without `retry_after` the 429 says nothing about when to come back.
+    let headers = err.raw_response().unwrap().headers();
+    assert_eq!(headers.get("x-amz-retry-after"), None);
+    assert_eq!(headers.get("retry-after"), None);
+    let (_, counters) = http_json(&fake, "GET", "/_fake/counters", "");
+    assert_eq!(counters[THROTTLED], json!(2));
+}

@@ -6,16 +6,16 @@
 use crate::app::App;
 use crate::cli::ServeArgs;
 use crate::output::{hinted, say};
-use crate::server::{self, Mode, Running};
-use crate::sources::chain;
-use crate::sources::resolve::{self, Interaction, from_sts, sdk_error_line};
+use crate::sources::resolve;
+use keyfob_core::engine::{profile_region, sts_region};
 use keyfob_core::profile::{Profiles, select_profile};
+use keyfob_core::server::{self, Mode, Running};
 use keyfob_core::{Credentials, Secret};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ServeArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
     let token_path = args
@@ -24,8 +24,7 @@ pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .map(token_file_path)
         .transpose()?;
     // Resolve before listening: a profile that cannot be served fails here, in one line.
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let first = temporary(app, &profiles, &name, &Interaction { mfa_code: &code })?;
+    let first = temporary(app, &profiles, &name, args.mfa_code.clone())?;
     let mode = if args.imds { Mode::Imds } else { Mode::Ecs };
     let running = start(&profiles, &name, args.port, mode, first, true)?;
     let url = running.url();
@@ -63,9 +62,9 @@ pub(crate) fn run(app: &App, args: &ServeArgs) -> anyhow::Result<ExitCode> {
 /// The absolute path `--token-file` names, refused before anything else happens when keyfob
 /// would have to write through a symlink or over something that is not a regular file the user
 /// may write.
-fn token_file_path(path: &Path) -> anyhow::Result<PathBuf> {
+fn token_file_path(path: &Path) -> crate::Result<PathBuf> {
     let path = std::path::absolute(path)
-        .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?;
+        .map_err(|e| crate::report!("--token-file {}: {e}", path.display()))?;
     let refuse = |why: &str| {
         hinted(
             format!("--token-file {}: {why}", path.display()),
@@ -106,7 +105,7 @@ impl TokenFile {
     /// Writes `token` to a new 0600 file beside `path` and renames it over `path`: readers see
     /// the whole token or none, and a rename replaces a symlink put there meanwhile instead of
     /// writing through it.
-    fn write(path: PathBuf, token: &Secret) -> anyhow::Result<TokenFile> {
+    fn write(path: PathBuf, token: &Secret) -> crate::Result<TokenFile> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let name = path
             .file_name()
@@ -170,13 +169,13 @@ pub(crate) fn start(
     mode: Mode,
     first: Credentials,
     prompt: bool,
-) -> anyhow::Result<Running> {
+) -> crate::Result<Running> {
     let opts = server::Options {
         port,
         mode,
         role_name: server::role_name_for(name),
-        region: chain::profile_region(profiles, name),
-        policy: resolve::policy(profiles, name)?,
+        region: profile_region(profiles, name),
+        policy: keyfob_core::engine::policy(profiles, name)?,
     };
     let name = name.to_owned();
     let running = server::start(opts, move || {
@@ -186,13 +185,17 @@ pub(crate) fn start(
             if let Some(c) = first.take() {
                 return Ok(c);
             }
-            let profiles = app.profiles()?;
-            let code = move || {
+            let code = |question: &str| {
                 (prompt && crate::prompt::interactive())
-                    .then(|| crate::prompt::line("MFA code: ").ok())
+                    .then(|| crate::prompt::line(question).ok())
                     .flatten()
             };
-            temporary(&app, &profiles, &name, &Interaction { mfa_code: &code })
+            app.profiles()
+                .and_then(|profiles| {
+                    let creds = resolve::credentials_asking(&app, &profiles, &name, &code, false)?;
+                    session_for(&app, &profiles, &name, creds.credentials)
+                })
+                .map_err(|e| e.to_string())
         })
     })?;
     if mode == Mode::Ecs {
@@ -209,34 +212,28 @@ pub(crate) fn temporary(
     app: &App,
     profiles: &Profiles,
     name: &str,
-    ui: &Interaction<'_>,
-) -> anyhow::Result<Credentials> {
-    let creds = chain::credentials(app, profiles, name, ui)?.credentials;
+    mfa_code: Option<String>,
+) -> crate::Result<Credentials> {
+    let creds = resolve::credentials(app, profiles, name, mfa_code)?.credentials;
+    session_for(app, profiles, name, creds)
+}
+
+/// `creds` as they may travel: themselves when temporary, else a session bought with them.
+fn session_for(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    creds: Credentials,
+) -> crate::Result<Credentials> {
     if creds.session_token.is_some() {
         return Ok(creds);
     }
-    let region = chain::sts_region(app, profiles, name);
-    App::runtime()?.block_on(async {
-        let out = chain::sts_client(name, &region, &creds)
-            .await
-            .get_session_token()
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "STS GetSessionToken with the long-term keys of profile {name} failed: {}",
-                    sdk_error_line(&e)
-                )
-            })?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| anyhow::anyhow!("STS GetSessionToken returned no credentials"))?;
-        Ok(from_sts(c)?)
-    })
+    let region = sts_region(&app.env, profiles, name);
+    Ok(App::runtime()?.block_on(keyfob_core::sts::session_token(name, &region, &creds))?)
 }
 
 /// Blocks until Ctrl-C or SIGTERM.
-fn wait_for_stop() -> anyhow::Result<()> {
+fn wait_for_stop() -> crate::Result<()> {
     App::runtime()?.block_on(async {
         #[cfg(unix)]
         {

@@ -34,7 +34,7 @@ impl Expiring {
     }
 }
 
-pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let now = app.clock.now();
     let mut rows = Vec::new();
@@ -46,6 +46,7 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "sso-token" => "sso token",
             "sso-client" => "sso client",
             "saml-password" => "saml password",
+            "eks-token" => "eks token",
             _ => "other",
         };
         // Only the expiry is read out of the value; the value itself never leaves this scope.
@@ -67,7 +68,8 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     // Every profile keyfob serves, with the time left of its cached credentials.
     if let Ok(profiles) = app.profiles() {
-        for p in crate::sources::chain::served_profiles(app, &profiles, now) {
+        let is_keyfob = |program: &str| app.is_self_command(program);
+        for p in app.served(&is_keyfob, None).profiles(&profiles, now) {
             rows.push(Row {
                 kind: p.kind,
                 name: p.profile,

@@ -14,20 +14,19 @@
 //! name or address with this server's port: a web page that rebinds its own host name to
 //! 127.0.0.1 sends its own name as `Host`, so it cannot read the answer (DNS rebinding).
 //! Connections are bounded too: see [`HEADER_READ_TIMEOUT`], [`MAX_CONNECTIONS`],
-//! [`MAX_HEADER_BUFFER`] and [`MAX_BODY`].
+//! `MAX_HEADER_BUFFER` and [`MAX_BODY`].
 //!
 //! Credentials come from one resolver thread (so the keychain and the profile's lock are used
 //! as by any other keyfob command) and are kept in memory until they enter the profile's
 //! refresh window; then the next request resolves them again. The bearer token and the
 //! credentials are never logged.
 
-use anyhow::Context as _;
+use crate::{Credentials, ExpiryPolicy, Secret};
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use keyfob_core::{Credentials, ExpiryPolicy, Secret};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -40,14 +39,14 @@ use tokio::sync::oneshot;
 /// connections alike. SDK clients write a whole request at once, well under a millisecond
 /// after connecting; 10 s is room for a machine under heavy load and short enough that a
 /// client holding connections open without finishing a request frees its slot soon.
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections served at once. More wait, unaccepted, in the kernel's listen queue until one
 /// closes (back-pressure instead of refusal, so a burst of real clients is slowed, not failed).
 /// SDK clients on a developer machine hold a few each (botocore pools up to 10 per host); 64
 /// leaves room for a few dozen processes, and bounds what a hostile local process can make
-/// keyfob hold: 64 × [`MAX_HEADER_BUFFER`] = 1 MiB of buffers and 64 file descriptors.
-pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// keyfob hold: 64 × `MAX_HEADER_BUFFER` = 1 MiB of buffers and 64 file descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// Largest request head (request line and headers) read into memory; a larger one gets 431.
 /// hyper's minimum is 8 KiB; the largest real request (botocore's User-Agent, the 64-character
@@ -57,36 +56,68 @@ const MAX_HEADER_BUFFER: usize = 16 * 1024;
 /// Largest request body accepted; a larger declared one gets 413, a body of undeclared length
 /// (chunked) 411. No client sends a body: every request is a GET, and the IMDSv2 token request
 /// (`PUT /latest/api/token`) has an empty one.
-pub(crate) const MAX_BODY: u64 = 1024;
+pub const MAX_BODY: u64 = 1024;
 
 /// Which protocol the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// The container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`).
     Ecs,
     /// IMDSv2 (`AWS_EC2_METADATA_SERVICE_ENDPOINT`).
     Imds,
 }
 
-pub(crate) struct Options {
+/// How to serve.
+pub struct Options {
     /// 0 for any free port.
-    pub(crate) port: u16,
-    pub(crate) mode: Mode,
+    pub port: u16,
+    /// The protocol.
+    pub mode: Mode,
     /// The role name IMDS lists.
-    pub(crate) role_name: String,
+    pub role_name: String,
     /// What IMDS answers for the placement region.
-    pub(crate) region: Option<String>,
+    pub region: Option<String>,
     /// Credentials closer to expiry than this are resolved again.
-    pub(crate) policy: ExpiryPolicy,
+    pub policy: ExpiryPolicy,
 }
 
-/// Fetches credentials; runs on the resolver thread only.
-pub(crate) type Fetch = Box<dyn FnMut() -> anyhow::Result<Credentials>>;
+/// Fetches credentials; runs on the resolver thread only. An error is the one line (with its
+/// hint) the client is answered with.
+pub type Fetch = Box<dyn FnMut() -> Result<Credentials, String>>;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The port cannot be bound.
+    #[error("cannot listen on 127.0.0.1:{port}: {reason}")]
+    Bind {
+        /// The port asked for.
+        port: u16,
+        /// Why.
+        reason: String,
+    },
+    /// A thread or the runtime could not be started.
+    #[error("cannot start the credential server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StartError {
+    /// The command that fixes it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StartError::Bind { .. } => {
+                Some("pick another port with --port, or leave it out for a free one".to_owned())
+            }
+            StartError::Io(_) => None,
+        }
+    }
+}
 
 type Reply = oneshot::Sender<Result<Credentials, String>>;
 
 /// A server running on its own threads; stopped when dropped.
-pub(crate) struct Running {
+pub struct Running {
     addr: SocketAddr,
     token: Secret,
     stop: Option<oneshot::Sender<()>>,
@@ -95,12 +126,12 @@ pub(crate) struct Running {
 
 impl Running {
     /// `http://127.0.0.1:PORT/`: the full URI (ECS) or the endpoint (IMDS).
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
 
     /// The ECS bearer token.
-    pub(crate) fn token(&self) -> &Secret {
+    pub fn token(&self) -> &Secret {
         &self.token
     }
 }
@@ -119,7 +150,7 @@ impl Drop for Running {
 /// Binds 127.0.0.1:`port` and serves on background threads. `make` runs on the resolver thread
 /// and builds the function that fetches credentials there (so it may hold things that are not
 /// `Send`, like the keychain).
-pub(crate) fn start<F>(opts: Options, make: F) -> anyhow::Result<Running>
+pub fn start<F>(opts: Options, make: F) -> Result<Running, StartError>
 where
     F: FnOnce() -> Fetch + Send + 'static,
 {
@@ -129,17 +160,16 @@ where
         } else {
             e.to_string()
         };
-        crate::output::hinted(
-            format!("cannot listen on 127.0.0.1:{}: {what}", opts.port),
-            "pick another port with --port, or leave it out for a free one",
-        )
+        StartError::Bind {
+            port: opts.port,
+            reason: what,
+        }
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .context("cannot start the server's runtime")?;
+        .build()?;
     let listener = {
         let _entered = runtime.enter();
         tokio::net::TcpListener::from_std(listener)?
@@ -184,7 +214,7 @@ where
 }
 
 /// Accepts connections while fewer than [`MAX_CONNECTIONS`] are open and serves each with
-/// HTTP/1.1 under [`HEADER_READ_TIMEOUT`] and [`MAX_HEADER_BUFFER`]. (`axum::serve` has no
+/// HTTP/1.1 under [`HEADER_READ_TIMEOUT`] and `MAX_HEADER_BUFFER`. (`axum::serve` has no
 /// header read timeout, hence this loop.)
 async fn accept_loop(listener: tokio::net::TcpListener, router: Router) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -232,7 +262,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router) {
 fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: ExpiryPolicy) {
     let mut cached: Option<Credentials> = None;
     while let Ok(reply) = queue.recv() {
-        let now = keyfob_core::Clock::now(&keyfob_core::SystemClock);
+        let now = crate::Clock::now(&crate::SystemClock);
         let fresh = cached
             .as_ref()
             .filter(|c| !policy.needs_refresh(c, now))
@@ -242,14 +272,13 @@ fn resolver(mut fetch: Fetch, queue: &std::sync::mpsc::Receiver<Reply>, policy: 
             None => match fetch() {
                 Ok(c) => {
                     tracing::info!(
-                        expires = ?c.expiration.map(keyfob_core::credentials::rfc3339),
+                        expires = ?c.expiration.map(crate::credentials::rfc3339),
                         "credentials resolved"
                     );
                     cached = Some(c.clone());
                     Ok(c)
                 }
-                Err(e) => {
-                    let line = crate::output::error_line(&e);
+                Err(line) => {
                     tracing::warn!("cannot serve credentials: {line}");
                     Err(line)
                 }
@@ -393,7 +422,7 @@ fn addressed_here(request: &axum::extract::Request, port: u16) -> bool {
 /// Whether a `Host` value is `localhost`, an address in 127.0.0.0/8 or `[::1]`, with `port`
 /// (or without one when `port` is 80, as clients omit the default). Any other name is refused,
 /// even one that resolves to loopback: that is what a rebinding page's name does.
-pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
+pub fn host_allowed(host: &str, port: u16) -> bool {
     let (name, given_port) = if let Some(rest) = host.strip_prefix('[') {
         let Some((ip, after)) = rest.split_once(']') else {
             return false;
@@ -450,7 +479,7 @@ fn body_refusal(headers: &HeaderMap) -> Option<Response> {
 }
 
 /// Only loopback peers get credentials.
-pub(crate) fn peer_allowed(ip: IpAddr) -> bool {
+pub fn peer_allowed(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => {
@@ -474,7 +503,7 @@ async fn not_found() -> Response {
 }
 
 /// Compares secrets in time that does not depend on where they differ.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -519,8 +548,8 @@ fn credentials_json(c: &Credentials, imds: bool) -> serde_json::Value {
         doc.insert("Code".into(), json!("Success"));
         doc.insert(
             "LastUpdated".into(),
-            json!(keyfob_core::credentials::rfc3339(keyfob_core::Clock::now(
-                &keyfob_core::SystemClock
+            json!(crate::credentials::rfc3339(crate::Clock::now(
+                &crate::SystemClock
             ))),
         );
         doc.insert("Type".into(), json!("AWS-HMAC"));
@@ -534,10 +563,7 @@ fn credentials_json(c: &Credentials, imds: bool) -> serde_json::Value {
         doc.insert("Token".into(), json!(t.expose()));
     }
     if let Some(e) = c.expiration {
-        doc.insert(
-            "Expiration".into(),
-            json!(keyfob_core::credentials::rfc3339(e)),
-        );
+        doc.insert("Expiration".into(), json!(crate::credentials::rfc3339(e)));
     }
     serde_json::Value::Object(doc)
 }
@@ -640,7 +666,7 @@ async fn imds_zone(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
 }
 
 /// An IMDS role name made of the characters IAM allows, from the profile name.
-pub(crate) fn role_name_for(profile: &str) -> String {
+pub fn role_name_for(profile: &str) -> String {
     let name: String = profile
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
@@ -658,13 +684,16 @@ pub(crate) fn role_name_for(profile: &str) -> String {
 
 /// A container-credentials configuration the SDKs would refuse.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ContainerUriError {
+pub enum ContainerUriError {
+    /// Neither variable is set.
     #[error(
         "No environment variables were set to configure ECS provider (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI)"
     )]
     NotConfigured,
+    /// The full URI has no host.
     #[error("AWS_CONTAINER_CREDENTIALS_FULL_URI {0:?} is invalid: URI did not specify a host")]
     NoHost(String),
+    /// Plain http to a host the SDKs refuse.
     #[error(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI {0:?} is not allowed: plain http must go to a loopback address or the ECS/EKS container host"
     )]
@@ -680,7 +709,7 @@ const EKS_HOST_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x23)
 /// (on the ECS host) wins over a full one; a full URI over https may go anywhere, over http
 /// only to loopback or the ECS/EKS hosts. (aws-config also resolves a host name and accepts it
 /// when every address is loopback; keyfob does no DNS and accepts only `localhost`.)
-pub(crate) fn container_uri(
+pub fn container_uri(
     relative: Option<&str>,
     full: Option<&str>,
 ) -> Result<url::Url, ContainerUriError> {
@@ -708,6 +737,14 @@ pub(crate) fn container_uri(
         Err(ContainerUriError::NotAllowed(full.to_owned()))
     }
 }
+
+impl crate::error::UserError for StartError {
+    fn hint(&self) -> Option<String> {
+        StartError::hint(self)
+    }
+}
+
+impl crate::error::UserError for ContainerUriError {}
 
 #[cfg(test)]
 mod tests {
