@@ -11,8 +11,9 @@
 //! start a new line of configuration. Callers must not pass one; debug builds assert it and
 //! release builds cut the text at the first line break rather than let it inject settings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,16 @@ struct Line {
     /// The line without its terminator.
     text: String,
     eol: Eol,
+    /// What `text` is, worked out once (when the line is read or written) rather than on
+    /// every look.
+    kind: Kind,
+}
+
+impl Line {
+    fn new(text: String, eol: Eol) -> Self {
+        let kind = classify(&text);
+        Self { text, eol, kind }
+    }
 }
 
 /// A shared config or credentials file as lines, so that rendering gives back every byte that
@@ -95,7 +106,7 @@ pub struct ConfigDocument {
     /// holds a line.
     blocks: Vec<Block>,
     /// The blocks of each section this editor addresses, in file order; never an empty list.
-    index: HashMap<SectionId, Vec<usize>>,
+    index: HashMap<SectionId, Vec<usize>, BuildHasherDefault<NameHasher>>,
     /// The ending new lines get: the file's first, else LF. Kept from parsing because edits can
     /// remove every line that still shows it.
     eol: Eol,
@@ -117,7 +128,8 @@ struct Block {
 enum Kind {
     Blank,
     Comment,
-    Header(Option<SectionId>),
+    /// A section header; [`parse_header`] reads which section it names.
+    Header,
     /// An indented line: part of the value (or sub-properties) of the key above it.
     Continuation,
     Property(Property),
@@ -132,6 +144,27 @@ struct Property {
     eq: usize,
     value_start: usize,
     value_end: usize,
+}
+
+/// The index's hasher (FxHash's): a few cycles a word where the standard SipHash took a tenth
+/// of a large populate. Section names come from the user's own config file, so there is no
+/// adversary to choose colliding names.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// A key line and the indented lines that continue it, all in one block.
@@ -154,7 +187,7 @@ fn classify(text: &str) -> Kind {
     } else if text.starts_with(COMMENT) {
         Kind::Comment
     } else if is_header(text) {
-        Kind::Header(parse_header(text))
+        Kind::Header
     } else if text.starts_with(WHITESPACE) {
         Kind::Continuation
     } else {
@@ -165,12 +198,18 @@ fn classify(text: &str) -> Kind {
 /// Where a trailing comment starts in a property line: `#` or `;` after whitespace, so that
 /// `https://host/#/start` stays a value.
 fn value_comment_start(text: &str) -> Option<usize> {
-    let mut prev_whitespace = false;
-    for (idx, ch) in text.char_indices() {
+    // Most lines have no `#` or `;` at all: find the first with a byte search (both are ASCII,
+    // so no byte of another character matches) and look at characters only from there.
+    let first = text.bytes().position(|b| b == b'#' || b == b';')?;
+    // aws-config uses Unicode whitespace here, unlike everywhere else.
+    let mut prev_whitespace = text[..first]
+        .chars()
+        .next_back()
+        .is_some_and(char::is_whitespace);
+    for (idx, ch) in text[first..].char_indices() {
         if COMMENT.contains(&ch) && prev_whitespace {
-            return Some(idx);
+            return Some(first + idx);
         }
-        // aws-config uses Unicode whitespace here, unlike everywhere else.
         prev_whitespace = ch.is_whitespace();
     }
     None
@@ -222,7 +261,36 @@ fn single_line(text: &str) -> &str {
         !text.contains(['\n', '\r']),
         "config file values and names must be single-line: {text:?}"
     );
-    text.split(['\n', '\r']).next().unwrap_or_default()
+    // A byte search (both are ASCII): this runs on every value set, and values can be long.
+    let end = text
+        .bytes()
+        .position(|b| b == b'\n' || b == b'\r')
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Panics (in debug builds, unless a header) on a key that would not read back as itself.
+fn check_key(key: &str) {
+    debug_assert!(
+        !key.is_empty()
+            && !key.contains('=')
+            && !key.starts_with(WHITESPACE)
+            && !key.starts_with(['[', '#', ';']),
+        "not a config key: {key:?}"
+    );
+    // Such a line would be a header: it would split the section, behind the index's back.
+    assert!(!key.starts_with('['), "not a config key: {key:?}");
+}
+
+/// Whether two entries name the same key, as the files compare keys.
+fn has_repeated_key(entries: &[(&str, &str)]) -> bool {
+    entries.iter().enumerate().any(|(i, (k, _))| {
+        entries[..i].iter().any(|(earlier, _)| {
+            earlier
+                .trim_matches(WHITESPACE)
+                .eq_ignore_ascii_case(k.trim_matches(WHITESPACE))
+        })
+    })
 }
 
 fn key_matches(text: &str, property: &Property, key: &str) -> bool {
@@ -262,7 +330,7 @@ impl Default for ConfigDocument {
     fn default() -> Self {
         Self {
             blocks: vec![Block::default()],
-            index: HashMap::new(),
+            index: HashMap::default(),
             eol: Eol::Lf,
         }
     }
@@ -288,27 +356,18 @@ impl ConfigDocument {
                 let raw = &rest[..newline];
                 rest = &rest[newline + 1..];
                 match raw.strip_suffix('\r') {
-                    Some(text) => Line {
-                        text: text.to_owned(),
-                        eol: Eol::CrLf,
-                    },
-                    None => Line {
-                        text: raw.to_owned(),
-                        eol: Eol::Lf,
-                    },
+                    Some(text) => Line::new(text.to_owned(), Eol::CrLf),
+                    None => Line::new(raw.to_owned(), Eol::Lf),
                 }
             } else {
-                let line = Line {
-                    text: rest.to_owned(),
-                    eol: Eol::None,
-                };
+                let line = Line::new(rest.to_owned(), Eol::None);
                 rest = "";
                 line
             };
             if eol.is_none() && line.eol != Eol::None {
                 eol = Some(line.eol);
             }
-            if is_header(&line.text) {
+            if line.kind == Kind::Header {
                 doc.push_block(parse_header(&line.text), vec![line]);
             } else {
                 doc.blocks.last_mut().expect("never empty").lines.push(line);
@@ -365,13 +424,13 @@ impl ConfigDocument {
     /// that is the default profile). Other sections such as `[services x]` are kept in the file
     /// but not listed.
     pub fn sections(&self) -> Vec<SectionId> {
-        let mut seen = HashSet::new();
-        self.blocks
+        let mut first: Vec<(usize, &SectionId)> = self
+            .index
             .iter()
-            .filter_map(|b| b.id.as_ref())
-            .filter(|id| seen.insert(*id))
-            .cloned()
-            .collect()
+            .map(|(id, blocks)| (blocks[0], id))
+            .collect();
+        first.sort_unstable_by_key(|&(block, _)| block);
+        first.into_iter().map(|(_, id)| id.clone()).collect()
     }
 
     /// Sets `key` to `value` (single-line; see the module docs). An existing key is changed in
@@ -381,23 +440,23 @@ impl ConfigDocument {
     /// that follows whitespace.
     pub fn set(&mut self, id: &SectionId, key: &str, value: &str) {
         let (key, value) = (single_line(key), single_line(value));
-        debug_assert!(
-            !key.is_empty()
-                && !key.contains('=')
-                && !key.starts_with(WHITESPACE)
-                && !key.starts_with(['[', '#', ';']),
-            "not a config key: {key:?}"
-        );
-        // Such a line would be a header: it would split the section, behind the index's back.
-        assert!(!key.starts_with('['), "not a config key: {key:?}");
+        check_key(key);
         if !self.has_section(id) {
             self.append_section(id);
         }
-        let mut found = self.occurrences(id, key);
+        let blocks = self.blocks_of(id);
+        let last_block = *blocks.last().expect("section exists or was just created");
+        let mut found = self.occurrences_in(blocks, key);
         if let Some(last) = found.pop() {
             let line = &mut self.blocks[last.block].lines[last.line];
-            let property = parse_property(&line.text).expect("key lines are properties");
-            line.text = replace_value(&line.text, &property, value);
+            let Kind::Property(property) = &line.kind else {
+                unreachable!("key lines are properties");
+            };
+            // Rewriting an equal non-empty value would give back the same text: skip the work
+            // (an empty one may still lose trailing whitespace).
+            if value.is_empty() || line.text[property.value_start..property.value_end] != *value {
+                *line = Line::new(replace_value(&line.text, property, value), line.eol);
+            }
             // Earlier duplicates are dead (the last one wins); dropping them keeps the file
             // saying one thing.
             let doomed = last
@@ -408,20 +467,19 @@ impl ConfigDocument {
                 .collect();
             self.remove_lines(doomed);
         } else {
-            let block = *self
-                .blocks_of(id)
-                .last()
-                .expect("section exists or was just created");
-            let separator = self
-                .key_lines(block)
-                .last()
-                .and_then(|k| {
-                    let text = &self.blocks[block].lines[k.line].text;
-                    parse_property(text).map(|p| text[..p.eq].ends_with(WHITESPACE))
+            // The style of the section's last setting, in its last block.
+            let separator = self.blocks[last_block]
+                .lines
+                .iter()
+                .skip(1)
+                .rev()
+                .find_map(|l| match &l.kind {
+                    Kind::Property(p) => Some(l.text[..p.eq].ends_with(WHITESPACE)),
+                    _ => None,
                 })
                 .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
-            let at = self.content_end(block);
-            self.insert_lines(block, at, vec![format!("{key}{separator}{value}")]);
+            let at = self.content_end(last_block);
+            self.insert_line(last_block, at, format!("{key}{separator}{value}"));
         }
     }
 
@@ -437,6 +495,12 @@ impl ConfigDocument {
     pub fn upsert_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
         if !self.has_section(id) {
             self.append_section(id);
+            if !has_repeated_key(entries) {
+                // What `set` would write into a new section, without looking up and scanning
+                // the section for every key: populate creates thousands at once.
+                self.push_new_keys(entries);
+                return;
+            }
         }
         for (key, value) in entries {
             self.set(id, key, value);
@@ -447,13 +511,20 @@ impl ConfigDocument {
     /// listed are removed, listed ones set in place, so the section keeps its position and the
     /// comments between its lines.
     pub fn replace_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
-        for (key, _) in self.keys(id) {
-            if !entries
-                .iter()
-                .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(&key))
-            {
-                self.remove_key(id, &key);
-            }
+        let unlisted: Vec<String> = self
+            .blocks_of(id)
+            .iter()
+            .flat_map(|&b| self.key_lines(b))
+            .map(|k| self.key_of(&k))
+            .filter(|key| {
+                !entries
+                    .iter()
+                    .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(key))
+            })
+            .map(str::to_owned)
+            .collect();
+        for key in unlisted {
+            self.remove_key(id, &key);
         }
         self.upsert_section(id, entries);
     }
@@ -555,56 +626,85 @@ impl ConfigDocument {
         self.blocks[block]
             .lines
             .iter()
-            .rposition(|l| !matches!(classify(&l.text), Kind::Blank | Kind::Comment))
+            .rposition(|l| !matches!(l.kind, Kind::Blank | Kind::Comment))
             .map_or(1, |idx| idx + 1)
     }
 
-    /// The key lines of a section's block with their continuations. Like `aws-config`, blank
-    /// lines and comments between a key and its indented lines do not end the key.
+    /// The key lines of a section's block with their continuations.
     fn key_lines(&self, block: usize) -> Vec<KeyLines> {
-        let mut out: Vec<KeyLines> = Vec::new();
-        let mut current = false;
+        let mut out = Vec::new();
+        self.key_lines_where(block, |_, _| true, &mut out);
+        out
+    }
+
+    /// Adds to `out` the key lines of a section's block for which `wanted` holds, with their
+    /// continuations. Like `aws-config`, blank lines and comments between a key and its
+    /// indented lines do not end the key.
+    fn key_lines_where(
+        &self,
+        block: usize,
+        mut wanted: impl FnMut(&str, &Property) -> bool,
+        out: &mut Vec<KeyLines>,
+    ) {
+        // The key the lines below belong to, if any, and whether it is wanted.
+        let mut current = None;
         for (idx, line) in self.blocks[block].lines.iter().enumerate().skip(1) {
-            match classify(&line.text) {
+            match &line.kind {
                 Kind::Blank | Kind::Comment => {}
-                Kind::Property(_) => {
-                    out.push(KeyLines {
-                        block,
-                        line: idx,
-                        continuations: Vec::new(),
-                    });
-                    current = true;
+                Kind::Property(p) => {
+                    let keep = wanted(&line.text, p);
+                    if keep {
+                        out.push(KeyLines {
+                            block,
+                            line: idx,
+                            continuations: Vec::new(),
+                        });
+                    }
+                    current = Some(keep);
                 }
-                Kind::Continuation if current => {
-                    out.last_mut().expect("current key").continuations.push(idx);
+                Kind::Continuation if current.is_some() => {
+                    if current == Some(true) {
+                        out.last_mut().expect("current key").continuations.push(idx);
+                    }
                 }
-                Kind::Continuation | Kind::Invalid | Kind::Header(_) => current = false,
+                Kind::Continuation | Kind::Invalid | Kind::Header => current = None,
             }
+        }
+    }
+
+    fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
+        self.occurrences_in(self.blocks_of(id), key)
+    }
+
+    fn occurrences_in(&self, blocks: &[usize], key: &str) -> Vec<KeyLines> {
+        let mut out = Vec::new();
+        for &block in blocks {
+            self.key_lines_where(block, |text, p| key_matches(text, p, key), &mut out);
         }
         out
     }
 
-    fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
-        self.blocks_of(id)
-            .iter()
-            .flat_map(|&b| self.key_lines(b))
-            .filter(|k| {
-                let text = &self.blocks[k.block].lines[k.line].text;
-                parse_property(text).is_some_and(|p| key_matches(text, &p, key))
-            })
-            .collect()
-    }
-
     fn key_of(&self, key_lines: &KeyLines) -> &str {
-        let text = &self.blocks[key_lines.block].lines[key_lines.line].text;
-        parse_property(text).map_or("", |p| &text[..p.key_end])
+        match &self.blocks[key_lines.block].lines[key_lines.line] {
+            Line {
+                text,
+                kind: Kind::Property(p),
+                ..
+            } => &text[..p.key_end],
+            _ => "",
+        }
     }
 
     fn value_of(&self, key_lines: &KeyLines) -> String {
         let lines = &self.blocks[key_lines.block].lines;
-        let text = &lines[key_lines.line].text;
-        let mut value = parse_property(text)
-            .map_or_else(String::new, |p| text[p.value_start..p.value_end].to_owned());
+        let mut value = match &lines[key_lines.line] {
+            Line {
+                text,
+                kind: Kind::Property(p),
+                ..
+            } => text[p.value_start..p.value_end].to_owned(),
+            _ => String::new(),
+        };
         for &idx in &key_lines.continuations {
             value.push('\n');
             value.push_str(lines[idx].text.trim_matches(WHITESPACE));
@@ -620,7 +720,7 @@ impl ConfigDocument {
         let mut header_eol = eol;
         let tail = self.blocks.last_mut().expect("never empty");
         if let Some(last) = tail.lines.last_mut() {
-            let separate = classify(&last.text) != Kind::Blank;
+            let separate = last.kind != Kind::Blank;
             if last.eol == Eol::None {
                 // The old last line needs an ending now; the file keeps having no final
                 // newline.
@@ -628,24 +728,28 @@ impl ConfigDocument {
                 header_eol = Eol::None;
             }
             if separate {
-                tail.lines.push(Line {
-                    text: String::new(),
-                    eol,
-                });
+                tail.lines.push(Line::new(String::new(), eol));
             }
         }
-        self.push_block(
-            parse_header(&header),
-            vec![Line {
-                text: header,
-                eol: header_eol,
-            }],
-        );
+        self.push_block(parse_header(&header), vec![Line::new(header, header_eol)]);
     }
 
-    fn insert_lines(&mut self, block: usize, at: usize, texts: Vec<String>) {
-        let eol = self.eol;
-        let mut new: Vec<Line> = texts.into_iter().map(|text| Line { text, eol }).collect();
+    /// Writes `entries` (no key twice) into the section [`ConfigDocument::append_section`] has
+    /// just started at the end of the file, as [`ConfigDocument::set`] would: one `key = value`
+    /// line each, in order.
+    fn push_new_keys(&mut self, entries: &[(&str, &str)]) {
+        let block = self.blocks.len() - 1;
+        debug_assert_eq!(self.blocks[block].lines.len(), 1, "a header alone");
+        for (key, value) in entries {
+            let (key, value) = (single_line(key), single_line(value));
+            check_key(key);
+            let at = self.content_end(block);
+            self.insert_line(block, at, format!("{key} = {value}"));
+        }
+    }
+
+    fn insert_line(&mut self, block: usize, at: usize, text: String) {
+        let mut new = Line::new(text, self.eol);
         let at_end = block == self.blocks.len() - 1;
         let lines = &mut self.blocks[block].lines;
         if at_end
@@ -654,12 +758,10 @@ impl ConfigDocument {
             && last.eol == Eol::None
         {
             // The old last line needs an ending now; the file keeps having no final newline.
-            last.eol = eol;
-            if let Some(new_last) = new.last_mut() {
-                new_last.eol = Eol::None;
-            }
+            last.eol = new.eol;
+            new.eol = Eol::None;
         }
-        lines.splice(at..at, new);
+        lines.insert(at, new);
     }
 
     /// Removes lines given as (block, line) pairs.
@@ -691,7 +793,7 @@ impl ConfigDocument {
         for &block in blocks.iter().rev() {
             let mut end = self.content_end(block);
             let lines = &mut self.blocks[block].lines;
-            while end < lines.len() && classify(&lines[end].text) == Kind::Blank {
+            while end < lines.len() && lines[end].kind == Kind::Blank {
                 end += 1;
             }
             took_end |= end == lines.len() && block == self.blocks.len() - 1;
@@ -706,11 +808,7 @@ impl ConfigDocument {
     /// Drops the blank lines that end the file.
     fn trim_blank_tail(&mut self) {
         for block in self.blocks.iter_mut().rev() {
-            while block
-                .lines
-                .last()
-                .is_some_and(|l| classify(&l.text) == Kind::Blank)
-            {
+            while block.lines.last().is_some_and(|l| l.kind == Kind::Blank) {
                 block.lines.pop();
             }
             if !block.lines.is_empty() {
@@ -749,8 +847,9 @@ impl ConfigDocument {
 #[cfg(test)]
 impl ConfigDocument {
     /// Panics unless the blocks and the index say what a fresh parse of the lines would: each
-    /// header line starts a block and only there, each block of a section is indexed under the
-    /// id its header reads as, and only the file's last line may lack an ending.
+    /// line's kind is its text's, each header line starts a block and only there, each block of
+    /// a section is indexed under the id its header reads as, and only the file's last line may
+    /// lack an ending.
     fn assert_indexed(&self) {
         let last = self.blocks.last().expect("never empty");
         assert!(
@@ -759,6 +858,7 @@ impl ConfigDocument {
         );
         for (b, block) in self.blocks.iter().enumerate() {
             for (i, line) in block.lines.iter().enumerate() {
+                assert_eq!(line.kind, classify(&line.text), "{line:?}");
                 match (is_header(&line.text), i) {
                     (true, 0) if b > 0 => {
                         assert_eq!(block.id, parse_header(&line.text), "block {b}");
@@ -1433,6 +1533,46 @@ mod tests {
             )),
             format!("{text}\n[sso-session s]\nsso_region = eu\n")
         );
+    }
+
+    #[test]
+    fn a_new_section_is_written_as_setting_its_keys_one_by_one() {
+        let entries: &[&[(&str, &str)]] = &[
+            &[],
+            &[("k", "1")],
+            &[("k", "1"), ("n", ""), ("url", "https://h/#/x")],
+            // A repeated key is set twice: the last value wins, in the first one's place.
+            &[("k", "1"), ("n", "2"), ("K", "3")],
+        ];
+        for text in [
+            "",
+            "# top",
+            "[profile a]\nk = 1",
+            "[a]\r\nk=1\r\n",
+            "[a]\n\n",
+        ] {
+            for &entries in entries {
+                for id in [
+                    profile("new"),
+                    profile("default"),
+                    SectionId::Bare("a".into()),
+                ] {
+                    let one_by_one = edited(text, |d| {
+                        if !d.has_section(&id) {
+                            d.append_section(&id);
+                        }
+                        for (k, v) in entries {
+                            d.set(&id, k, v);
+                        }
+                    });
+                    let at_once = edited(text, |d| {
+                        d.upsert_section(&id, entries);
+                        d.assert_indexed();
+                    });
+                    assert_eq!(at_once, one_by_one, "{text:?} {id:?} {entries:?}");
+                }
+            }
+        }
     }
 
     #[test]

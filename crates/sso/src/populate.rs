@@ -327,10 +327,10 @@ pub fn apply_plan(doc: &mut ConfigDocument, plan: &PopulatePlan, prune: bool) ->
             continue;
         }
         let mut have = doc.keys(&id);
-        let mut want = p.entries.clone();
+        let mut want: Vec<&(String, String)> = p.entries.iter().collect();
         have.sort();
         want.sort();
-        if have == want {
+        if have.iter().eq(want) {
             summary.unchanged.push(p.name.clone());
             continue;
         }
