@@ -11,8 +11,9 @@
 //! start a new line of configuration. Callers must not pass one; debug builds assert it and
 //! release builds cut the text at the first line break rather than let it inject settings.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -79,16 +80,47 @@ struct Line {
     /// The line without its terminator.
     text: String,
     eol: Eol,
+    /// What `text` is, worked out once (when the line is read or written) rather than on
+    /// every look.
+    kind: Kind,
+}
+
+impl Line {
+    fn new(text: String, eol: Eol) -> Self {
+        let kind = classify(&text);
+        Self { text, eol, kind }
+    }
 }
 
 /// A shared config or credentials file as lines, so that rendering gives back every byte that
 /// was not edited.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The lines are held in blocks: block 0 is what comes before the first header, and each header
+/// line starts a block that runs to the next header. [`ConfigDocument::parse`] indexes the
+/// blocks of every section once and each edit keeps that index true, so reading or editing a
+/// section costs time in proportion to the section, not to the file.
+#[derive(Debug, Clone)]
 pub struct ConfigDocument {
-    lines: Vec<Line>,
+    /// Never empty. A block an edit empties stays where it is, so that the block numbers in
+    /// `index` hold; only at the end are empty blocks dropped: the last block is block 0 or
+    /// holds a line.
+    blocks: Vec<Block>,
+    /// The blocks of each section this editor addresses, in file order; never an empty list.
+    index: HashMap<SectionId, Vec<usize>, BuildHasherDefault<NameHasher>>,
     /// The ending new lines get: the file's first, else LF. Kept from parsing because edits can
     /// remove every line that still shows it.
     eol: Eol,
+}
+
+/// Lines of the file: a header line and the lines up to the next header, or (without a
+/// header) what comes before the first header or what a removed section left behind: the
+/// comments that followed it, which belong with what comes next.
+#[derive(Debug, Clone, Default)]
+struct Block {
+    /// The section the header names, when this editor addresses it (its first line is then
+    /// the header); `None` for block 0, `[services x]`, malformed headers and leftovers.
+    id: Option<SectionId>,
+    lines: Vec<Line>,
 }
 
 /// What a line is to `aws-config`; the order of the checks in [`classify`] is its order.
@@ -96,7 +128,8 @@ pub struct ConfigDocument {
 enum Kind {
     Blank,
     Comment,
-    Header(Option<SectionId>),
+    /// A section header; [`parse_header`] reads which section it names.
+    Header,
     /// An indented line: part of the value (or sub-properties) of the key above it.
     Continuation,
     Property(Property),
@@ -113,23 +146,39 @@ struct Property {
     value_end: usize,
 }
 
-/// A header line and the lines up to the next header.
-#[derive(Debug, Clone)]
-struct Block {
-    id: Option<SectionId>,
-    header: usize,
-    /// One past the last line that is not blank or a comment: blank lines and comments after
-    /// it usually introduce the next section, so new keys go before them.
-    content_end: usize,
-    /// One past the last line of the block (the next header, or the end of the file).
-    end: usize,
+/// The index's hasher (FxHash's): a few cycles a word where the standard SipHash took a tenth
+/// of a large populate. Section names come from the user's own config file, so there is no
+/// adversary to choose colliding names.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
-/// A key line and the indented lines that continue it.
+/// A key line and the indented lines that continue it, all in one block.
 #[derive(Debug, Clone)]
 struct KeyLines {
+    block: usize,
     line: usize,
     continuations: Vec<usize>,
+}
+
+/// Whether the line is a header: every line that starts with `[` is (it cannot also be blank
+/// or a comment, which [`classify`] checks first).
+fn is_header(text: &str) -> bool {
+    text.starts_with('[')
 }
 
 fn classify(text: &str) -> Kind {
@@ -137,8 +186,8 @@ fn classify(text: &str) -> Kind {
         Kind::Blank
     } else if text.starts_with(COMMENT) {
         Kind::Comment
-    } else if text.starts_with('[') {
-        Kind::Header(parse_header(text))
+    } else if is_header(text) {
+        Kind::Header
     } else if text.starts_with(WHITESPACE) {
         Kind::Continuation
     } else {
@@ -149,12 +198,18 @@ fn classify(text: &str) -> Kind {
 /// Where a trailing comment starts in a property line: `#` or `;` after whitespace, so that
 /// `https://host/#/start` stays a value.
 fn value_comment_start(text: &str) -> Option<usize> {
-    let mut prev_whitespace = false;
-    for (idx, ch) in text.char_indices() {
+    // Most lines have no `#` or `;` at all: find the first with a byte search (both are ASCII,
+    // so no byte of another character matches) and look at characters only from there.
+    let first = text.bytes().position(|b| b == b'#' || b == b';')?;
+    // aws-config uses Unicode whitespace here, unlike everywhere else.
+    let mut prev_whitespace = text[..first]
+        .chars()
+        .next_back()
+        .is_some_and(char::is_whitespace);
+    for (idx, ch) in text[first..].char_indices() {
         if COMMENT.contains(&ch) && prev_whitespace {
-            return Some(idx);
+            return Some(first + idx);
         }
-        // aws-config uses Unicode whitespace here, unlike everywhere else.
         prev_whitespace = ch.is_whitespace();
     }
     None
@@ -206,7 +261,36 @@ fn single_line(text: &str) -> &str {
         !text.contains(['\n', '\r']),
         "config file values and names must be single-line: {text:?}"
     );
-    text.split(['\n', '\r']).next().unwrap_or_default()
+    // A byte search (both are ASCII): this runs on every value set, and values can be long.
+    let end = text
+        .bytes()
+        .position(|b| b == b'\n' || b == b'\r')
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Panics (in debug builds, unless a header) on a key that would not read back as itself.
+fn check_key(key: &str) {
+    debug_assert!(
+        !key.is_empty()
+            && !key.contains('=')
+            && !key.starts_with(WHITESPACE)
+            && !key.starts_with(['[', '#', ';']),
+        "not a config key: {key:?}"
+    );
+    // Such a line would be a header: it would split the section, behind the index's back.
+    assert!(!key.starts_with('['), "not a config key: {key:?}");
+}
+
+/// Whether two entries name the same key, as the files compare keys.
+fn has_repeated_key(entries: &[(&str, &str)]) -> bool {
+    entries.iter().enumerate().any(|(i, (k, _))| {
+        entries[..i].iter().any(|(earlier, _)| {
+            earlier
+                .trim_matches(WHITESPACE)
+                .eq_ignore_ascii_case(k.trim_matches(WHITESPACE))
+        })
+    })
 }
 
 fn key_matches(text: &str, property: &Property, key: &str) -> bool {
@@ -242,50 +326,71 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
     format!("{before}{space_before}{value}{space_after}{after}")
 }
 
+impl Default for ConfigDocument {
+    fn default() -> Self {
+        Self {
+            blocks: vec![Block::default()],
+            index: HashMap::default(),
+            eol: Eol::Lf,
+        }
+    }
+}
+
+/// Two documents are equal when they hold the same lines (however edits left them in blocks).
+impl PartialEq for ConfigDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.eol == other.eol && self.lines().eq(other.lines())
+    }
+}
+
+impl Eq for ConfigDocument {}
+
 impl ConfigDocument {
     /// Reads `text` into lines; never fails and keeps every byte, whatever the content.
     pub fn parse(text: &str) -> Self {
-        let mut lines = Vec::new();
+        let mut doc = Self::default();
+        let mut eol = None;
         let mut rest = text;
         while !rest.is_empty() {
-            if let Some(newline) = rest.find('\n') {
+            let line = if let Some(newline) = rest.find('\n') {
                 let raw = &rest[..newline];
-                let line = match raw.strip_suffix('\r') {
-                    Some(text) => Line {
-                        text: text.to_owned(),
-                        eol: Eol::CrLf,
-                    },
-                    None => Line {
-                        text: raw.to_owned(),
-                        eol: Eol::Lf,
-                    },
-                };
-                lines.push(line);
                 rest = &rest[newline + 1..];
+                match raw.strip_suffix('\r') {
+                    Some(text) => Line::new(text.to_owned(), Eol::CrLf),
+                    None => Line::new(raw.to_owned(), Eol::Lf),
+                }
             } else {
-                lines.push(Line {
-                    text: rest.to_owned(),
-                    eol: Eol::None,
-                });
-                break;
+                let line = Line::new(rest.to_owned(), Eol::None);
+                rest = "";
+                line
+            };
+            if eol.is_none() && line.eol != Eol::None {
+                eol = Some(line.eol);
+            }
+            if line.kind == Kind::Header {
+                doc.push_block(parse_header(&line.text), vec![line]);
+            } else {
+                doc.blocks.last_mut().expect("never empty").lines.push(line);
             }
         }
-        let eol = lines
-            .iter()
-            .map(|l| l.eol)
-            .find(|&e| e != Eol::None)
-            .unwrap_or(Eol::Lf);
-        Self { lines, eol }
+        doc.eol = eol.unwrap_or(Eol::Lf);
+        doc
     }
 
     /// The file's text: exactly the parsed bytes, plus the edits.
     pub fn render(&self) -> String {
-        self.to_string()
+        let len = self.lines().map(|l| l.text.len() + 2).sum();
+        let mut out = String::with_capacity(len);
+        for line in self.lines() {
+            out.push_str(&line.text);
+            out.push_str(line.eol.as_str());
+        }
+        out
     }
 
     /// Whether the section exists (for `Profile("default")`, either header form).
     pub fn has_section(&self, id: &SectionId) -> bool {
-        !self.blocks_of(id).is_empty()
+        self.section(id).is_some()
     }
 
     /// The value of a top-level key as the SDKs read it: trimmed, without its trailing comment,
@@ -299,8 +404,8 @@ impl ConfigDocument {
     /// a repeated key is listed once, where it first appears, with its effective value.
     pub fn keys(&self, id: &SectionId) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
-        for block in self.blocks_of(id) {
-            for key_lines in self.key_lines(&block) {
+        for &block in self.blocks_of(id) {
+            for key_lines in self.key_lines(block) {
                 let (key, value) = (
                     self.key_of(&key_lines).to_owned(),
                     self.value_of(&key_lines),
@@ -319,12 +424,13 @@ impl ConfigDocument {
     /// that is the default profile). Other sections such as `[services x]` are kept in the file
     /// but not listed.
     pub fn sections(&self) -> Vec<SectionId> {
-        let mut seen = HashSet::new();
-        self.blocks()
-            .into_iter()
-            .filter_map(|b| b.id)
-            .filter(|id| seen.insert(id.clone()))
-            .collect()
+        let mut first: Vec<(usize, &SectionId)> = self
+            .index
+            .iter()
+            .map(|(id, blocks)| (blocks[0], id))
+            .collect();
+        first.sort_unstable_by_key(|&(block, _)| block);
+        first.into_iter().map(|(_, id)| id.clone()).collect()
     }
 
     /// Sets `key` to `value` (single-line; see the module docs). An existing key is changed in
@@ -334,48 +440,46 @@ impl ConfigDocument {
     /// that follows whitespace.
     pub fn set(&mut self, id: &SectionId, key: &str, value: &str) {
         let (key, value) = (single_line(key), single_line(value));
-        debug_assert!(
-            !key.is_empty()
-                && !key.contains('=')
-                && !key.starts_with(WHITESPACE)
-                && !key.starts_with(['[', '#', ';']),
-            "not a config key: {key:?}"
-        );
+        check_key(key);
         if !self.has_section(id) {
             self.append_section(id);
         }
-        let mut found = self.occurrences(id, key);
+        let blocks = self.blocks_of(id);
+        let last_block = *blocks.last().expect("section exists or was just created");
+        let mut found = self.occurrences_in(blocks, key);
         if let Some(last) = found.pop() {
-            let property =
-                parse_property(&self.lines[last.line].text).expect("key lines are properties");
-            let line = &mut self.lines[last.line];
-            line.text = replace_value(&line.text, &property, value);
+            let line = &mut self.blocks[last.block].lines[last.line];
+            let Kind::Property(property) = &line.kind else {
+                unreachable!("key lines are properties");
+            };
+            // Rewriting an equal non-empty value would give back the same text: skip the work
+            // (an empty one may still lose trailing whitespace).
+            if value.is_empty() || line.text[property.value_start..property.value_end] != *value {
+                *line = Line::new(replace_value(&line.text, property, value), line.eol);
+            }
             // Earlier duplicates are dead (the last one wins); dropping them keeps the file
             // saying one thing.
             let doomed = last
                 .continuations
-                .into_iter()
-                .chain(
-                    found
-                        .into_iter()
-                        .flat_map(|k| std::iter::once(k.line).chain(k.continuations)),
-                )
+                .iter()
+                .map(|&l| (last.block, l))
+                .chain(found.iter().flat_map(KeyLines::all_lines))
                 .collect();
-            self.remove_lines(&doomed);
+            self.remove_lines(doomed);
         } else {
-            let block = self
-                .blocks_of(id)
-                .pop()
-                .expect("section exists or was just created");
-            let separator = self
-                .key_lines(&block)
-                .last()
-                .and_then(|k| {
-                    let text = &self.lines[k.line].text;
-                    parse_property(text).map(|p| text[..p.eq].ends_with(WHITESPACE))
+            // The style of the section's last setting, in its last block.
+            let separator = self.blocks[last_block]
+                .lines
+                .iter()
+                .skip(1)
+                .rev()
+                .find_map(|l| match &l.kind {
+                    Kind::Property(p) => Some(l.text[..p.eq].ends_with(WHITESPACE)),
+                    _ => None,
                 })
                 .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
-            self.insert_lines(block.content_end, vec![format!("{key}{separator}{value}")]);
+            let at = self.content_end(last_block);
+            self.insert_line(last_block, at, format!("{key}{separator}{value}"));
         }
     }
 
@@ -383,11 +487,7 @@ impl ConfigDocument {
     /// lines; returns whether there was one.
     pub fn remove_key(&mut self, id: &SectionId, key: &str) -> bool {
         let found = self.occurrences(id, key);
-        let doomed: HashSet<usize> = found
-            .iter()
-            .flat_map(|k| std::iter::once(k.line).chain(k.continuations.iter().copied()))
-            .collect();
-        self.remove_lines(&doomed);
+        self.remove_lines(found.iter().flat_map(KeyLines::all_lines).collect());
         !found.is_empty()
     }
 
@@ -395,6 +495,12 @@ impl ConfigDocument {
     pub fn upsert_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
         if !self.has_section(id) {
             self.append_section(id);
+            if !has_repeated_key(entries) {
+                // What `set` would write into a new section, without looking up and scanning
+                // the section for every key: populate creates thousands at once.
+                self.push_new_keys(entries);
+                return;
+            }
         }
         for (key, value) in entries {
             self.set(id, key, value);
@@ -405,13 +511,20 @@ impl ConfigDocument {
     /// listed are removed, listed ones set in place, so the section keeps its position and the
     /// comments between its lines.
     pub fn replace_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
-        for (key, _) in self.keys(id) {
-            if !entries
-                .iter()
-                .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(&key))
-            {
-                self.remove_key(id, &key);
-            }
+        let unlisted: Vec<String> = self
+            .blocks_of(id)
+            .iter()
+            .flat_map(|&b| self.key_lines(b))
+            .map(|k| self.key_of(&k))
+            .filter(|key| {
+                !entries
+                    .iter()
+                    .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(key))
+            })
+            .map(str::to_owned)
+            .collect();
+        for key in unlisted {
+            self.remove_key(id, &key);
         }
         self.upsert_section(id, entries);
     }
@@ -420,138 +533,181 @@ impl ConfigDocument {
     /// from what follows; comments after it are kept, as they usually describe the next
     /// section. Returns whether it existed.
     pub fn remove_section(&mut self, id: &SectionId) -> bool {
-        let Some(exact) = self.resolve(id) else {
+        let unended = self.unended();
+        let Some(took_end) = self.take_section(id) else {
             return false;
         };
-        while let Some(block) = self
-            .blocks()
-            .into_iter()
-            .rev()
-            .find(|b| b.id.as_ref() == Some(&exact))
-        {
-            let mut start = block.header;
-            let mut end = block.content_end;
-            while end < block.end && classify(&self.lines[end].text) == Kind::Blank {
-                end += 1;
-            }
-            if end == self.lines.len() {
-                // The last section is going: the blank lines that separated it would now be
-                // trailing clutter.
-                while start > 0 && classify(&self.lines[start - 1].text) == Kind::Blank {
-                    start -= 1;
-                }
-            }
-            self.remove_lines(&(start..end).collect());
+        if took_end {
+            // The last section went: the blank lines that separated it would now be trailing
+            // clutter.
+            self.trim_blank_tail();
+        }
+        if unended {
+            self.keep_unended();
         }
         true
     }
 
-    /// The header id the SDKs would use for `id`: `Profile("default")` is the bare `[default]`
-    /// only when there is no `[profile default]` (which wins when both exist).
-    fn resolve(&self, id: &SectionId) -> Option<SectionId> {
-        let blocks = self.blocks();
-        if blocks.iter().any(|b| b.id.as_ref() == Some(id)) {
-            return Some(id.clone());
+    /// Removes the sections in `remove` (those the file has) as
+    /// [`ConfigDocument::remove_section`] does, then upserts each of `append` as
+    /// [`ConfigDocument::upsert_section`] does, as one edit. Unlike those calls one by one, it
+    /// keeps the blank lines before a removed section that ended the file when it creates
+    /// sections after them: they separate the first new one, as they separated the removed
+    /// one, instead of being trimmed and replaced by a single blank line.
+    pub fn remove_and_append(
+        &mut self,
+        remove: &[SectionId],
+        append: &[(SectionId, Vec<(&str, &str)>)],
+    ) {
+        let unended = self.unended();
+        let mut took_end = false;
+        for id in remove {
+            took_end |= self.take_section(id).unwrap_or(false);
         }
-        let bare_default = SectionId::Bare("default".to_owned());
-        match id {
-            SectionId::Profile(name)
-                if name == "default"
-                    && blocks.iter().any(|b| b.id.as_ref() == Some(&bare_default)) =>
-            {
-                Some(bare_default)
-            }
+        let creates = append.iter().any(|(id, _)| !self.has_section(id));
+        if took_end && !creates {
+            self.trim_blank_tail();
+        }
+        for (id, entries) in append {
+            self.upsert_section(id, entries);
+        }
+        if unended {
+            self.keep_unended();
+        }
+    }
+
+    /// Every line, in file order.
+    fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.blocks.iter().flat_map(|b| &b.lines)
+    }
+
+    fn last_line(&self) -> Option<&Line> {
+        // Only block 0 can be empty at the end, so this looks at one or two blocks.
+        self.blocks.iter().rev().find_map(|b| b.lines.last())
+    }
+
+    /// Whether the file's last line has no line ending.
+    fn unended(&self) -> bool {
+        self.last_line().is_some_and(|l| l.eol == Eol::None)
+    }
+
+    /// The section the SDKs would read for `id` (its header id, as indexed) with its blocks:
+    /// `Profile("default")` is the bare `[default]` only when there is no `[profile default]`
+    /// (which wins when both exist).
+    fn section(&self, id: &SectionId) -> Option<(&SectionId, &[usize])> {
+        let found = self.index.get_key_value(id).or_else(|| match id {
+            SectionId::Profile(name) if name == "default" => self
+                .index
+                .get_key_value(&SectionId::Bare("default".to_owned())),
             _ => None,
-        }
+        });
+        found.map(|(exact, blocks)| (exact, blocks.as_slice()))
     }
 
-    fn blocks(&self) -> Vec<Block> {
-        let mut blocks: Vec<Block> = Vec::new();
-        for (idx, line) in self.lines.iter().enumerate() {
-            match classify(&line.text) {
-                Kind::Header(id) => {
-                    if let Some(prev) = blocks.last_mut() {
-                        prev.end = idx;
-                    }
-                    blocks.push(Block {
-                        id,
-                        header: idx,
-                        content_end: idx + 1,
-                        end: idx + 1,
-                    });
-                }
+    fn blocks_of(&self, id: &SectionId) -> &[usize] {
+        self.section(id).map_or(&[], |(_, blocks)| blocks)
+    }
+
+    /// Adds a block at the end of the file (and to the index).
+    fn push_block(&mut self, id: Option<SectionId>, lines: Vec<Line>) {
+        if let Some(id) = &id {
+            self.index
+                .entry(id.clone())
+                .or_default()
+                .push(self.blocks.len());
+        }
+        self.blocks.push(Block { id, lines });
+    }
+
+    /// One past the block's last line that is not blank or a comment (its header at least):
+    /// blank lines and comments after it usually introduce the next section, so new keys go
+    /// before them.
+    fn content_end(&self, block: usize) -> usize {
+        self.blocks[block]
+            .lines
+            .iter()
+            .rposition(|l| !matches!(l.kind, Kind::Blank | Kind::Comment))
+            .map_or(1, |idx| idx + 1)
+    }
+
+    /// The key lines of a section's block with their continuations.
+    fn key_lines(&self, block: usize) -> Vec<KeyLines> {
+        let mut out = Vec::new();
+        self.key_lines_where(block, |_, _| true, &mut out);
+        out
+    }
+
+    /// Adds to `out` the key lines of a section's block for which `wanted` holds, with their
+    /// continuations. Like `aws-config`, blank lines and comments between a key and its
+    /// indented lines do not end the key.
+    fn key_lines_where(
+        &self,
+        block: usize,
+        mut wanted: impl FnMut(&str, &Property) -> bool,
+        out: &mut Vec<KeyLines>,
+    ) {
+        // The key the lines below belong to, if any, and whether it is wanted.
+        let mut current = None;
+        for (idx, line) in self.blocks[block].lines.iter().enumerate().skip(1) {
+            match &line.kind {
                 Kind::Blank | Kind::Comment => {}
-                Kind::Continuation | Kind::Property(_) | Kind::Invalid => {
-                    if let Some(block) = blocks.last_mut() {
-                        block.content_end = idx + 1;
+                Kind::Property(p) => {
+                    let keep = wanted(&line.text, p);
+                    if keep {
+                        out.push(KeyLines {
+                            block,
+                            line: idx,
+                            continuations: Vec::new(),
+                        });
+                    }
+                    current = Some(keep);
+                }
+                Kind::Continuation if current.is_some() => {
+                    if current == Some(true) {
+                        out.last_mut().expect("current key").continuations.push(idx);
                     }
                 }
+                Kind::Continuation | Kind::Invalid | Kind::Header => current = None,
             }
         }
-        if let Some(last) = blocks.last_mut() {
-            last.end = self.lines.len();
-        }
-        blocks
     }
 
-    fn blocks_of(&self, id: &SectionId) -> Vec<Block> {
-        match self.resolve(id) {
-            Some(exact) => self
-                .blocks()
-                .into_iter()
-                .filter(|b| b.id.as_ref() == Some(&exact))
-                .collect(),
-            None => Vec::new(),
-        }
+    fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
+        self.occurrences_in(self.blocks_of(id), key)
     }
 
-    /// The key lines of a block with their continuations. Like `aws-config`, blank lines and
-    /// comments between a key and its indented lines do not end the key.
-    fn key_lines(&self, block: &Block) -> Vec<KeyLines> {
-        let mut out: Vec<KeyLines> = Vec::new();
-        let mut current = false;
-        for idx in block.header + 1..block.end {
-            match classify(&self.lines[idx].text) {
-                Kind::Blank | Kind::Comment => {}
-                Kind::Property(_) => {
-                    out.push(KeyLines {
-                        line: idx,
-                        continuations: Vec::new(),
-                    });
-                    current = true;
-                }
-                Kind::Continuation if current => {
-                    out.last_mut().expect("current key").continuations.push(idx);
-                }
-                Kind::Continuation | Kind::Invalid | Kind::Header(_) => current = false,
-            }
+    fn occurrences_in(&self, blocks: &[usize], key: &str) -> Vec<KeyLines> {
+        let mut out = Vec::new();
+        for &block in blocks {
+            self.key_lines_where(block, |text, p| key_matches(text, p, key), &mut out);
         }
         out
     }
 
-    fn occurrences(&self, id: &SectionId, key: &str) -> Vec<KeyLines> {
-        self.blocks_of(id)
-            .iter()
-            .flat_map(|b| self.key_lines(b))
-            .filter(|k| {
-                let text = &self.lines[k.line].text;
-                parse_property(text).is_some_and(|p| key_matches(text, &p, key))
-            })
-            .collect()
-    }
-
     fn key_of(&self, key_lines: &KeyLines) -> &str {
-        let text = &self.lines[key_lines.line].text;
-        parse_property(text).map_or("", |p| &text[..p.key_end])
+        match &self.blocks[key_lines.block].lines[key_lines.line] {
+            Line {
+                text,
+                kind: Kind::Property(p),
+                ..
+            } => &text[..p.key_end],
+            _ => "",
+        }
     }
 
     fn value_of(&self, key_lines: &KeyLines) -> String {
-        let text = &self.lines[key_lines.line].text;
-        let mut value = parse_property(text)
-            .map_or_else(String::new, |p| text[p.value_start..p.value_end].to_owned());
+        let lines = &self.blocks[key_lines.block].lines;
+        let mut value = match &lines[key_lines.line] {
+            Line {
+                text,
+                kind: Kind::Property(p),
+                ..
+            } => text[p.value_start..p.value_end].to_owned(),
+            _ => String::new(),
+        };
         for &idx in &key_lines.continuations {
             value.push('\n');
-            value.push_str(self.lines[idx].text.trim_matches(WHITESPACE));
+            value.push_str(lines[idx].text.trim_matches(WHITESPACE));
         }
         value
     }
@@ -559,60 +715,201 @@ impl ConfigDocument {
     /// Appends a header for `id`, after a blank line unless the file is empty or already ends
     /// with one.
     fn append_section(&mut self, id: &SectionId) {
-        let mut new = Vec::new();
-        if self
-            .lines
-            .last()
-            .is_some_and(|l| classify(&l.text) != Kind::Blank)
-        {
-            new.push(String::new());
+        let eol = self.eol;
+        let header = id.header();
+        let mut header_eol = eol;
+        let tail = self.blocks.last_mut().expect("never empty");
+        if let Some(last) = tail.lines.last_mut() {
+            let separate = last.kind != Kind::Blank;
+            if last.eol == Eol::None {
+                // The old last line needs an ending now; the file keeps having no final
+                // newline.
+                last.eol = eol;
+                header_eol = Eol::None;
+            }
+            if separate {
+                tail.lines.push(Line::new(String::new(), eol));
+            }
         }
-        new.push(id.header());
-        self.insert_lines(self.lines.len(), new);
+        self.push_block(parse_header(&header), vec![Line::new(header, header_eol)]);
     }
 
-    fn insert_lines(&mut self, at: usize, texts: Vec<String>) {
-        let eol = self.eol;
-        let mut new: Vec<Line> = texts.into_iter().map(|text| Line { text, eol }).collect();
-        if at == self.lines.len()
-            && let Some(last) = self.lines.last_mut()
+    /// Writes `entries` (no key twice) into the section [`ConfigDocument::append_section`] has
+    /// just started at the end of the file, as [`ConfigDocument::set`] would: one `key = value`
+    /// line each, in order.
+    fn push_new_keys(&mut self, entries: &[(&str, &str)]) {
+        let block = self.blocks.len() - 1;
+        debug_assert_eq!(self.blocks[block].lines.len(), 1, "a header alone");
+        for (key, value) in entries {
+            let (key, value) = (single_line(key), single_line(value));
+            check_key(key);
+            let at = self.content_end(block);
+            self.insert_line(block, at, format!("{key} = {value}"));
+        }
+    }
+
+    fn insert_line(&mut self, block: usize, at: usize, text: String) {
+        let mut new = Line::new(text, self.eol);
+        let at_end = block == self.blocks.len() - 1;
+        let lines = &mut self.blocks[block].lines;
+        if at_end
+            && at == lines.len()
+            && let Some(last) = lines.last_mut()
             && last.eol == Eol::None
         {
             // The old last line needs an ending now; the file keeps having no final newline.
-            last.eol = eol;
-            if let Some(new_last) = new.last_mut() {
-                new_last.eol = Eol::None;
-            }
+            last.eol = new.eol;
+            new.eol = Eol::None;
         }
-        self.lines.splice(at..at, new);
+        lines.insert(at, new);
     }
 
-    fn remove_lines(&mut self, doomed: &HashSet<usize>) {
+    /// Removes lines given as (block, line) pairs.
+    fn remove_lines(&mut self, mut doomed: Vec<(usize, usize)>) {
         if doomed.is_empty() {
             return;
         }
-        let lacked_final_newline = self.lines.last().is_some_and(|l| l.eol == Eol::None);
-        let mut idx = 0;
-        self.lines.retain(|_| {
-            idx += 1;
-            !doomed.contains(&(idx - 1))
-        });
-        if lacked_final_newline {
-            // An empty last line without an ending renders as nothing, so the file would end
-            // with the newline of the line before: drop such lines to keep the file unended.
-            while self.lines.last().is_some_and(|l| l.text.is_empty()) {
-                self.lines.pop();
+        let unended = self.unended();
+        doomed.sort_unstable();
+        doomed.dedup();
+        // From the last, so that the positions still to remove hold.
+        for &(block, line) in doomed.iter().rev() {
+            self.blocks[block].lines.remove(line);
+        }
+        self.drop_empty_tail();
+        if unended {
+            self.keep_unended();
+        }
+    }
+
+    /// Takes every block of the section out of the file and the index: its header, its
+    /// settings and the blank lines after them; comments after them stay, as they usually
+    /// describe what follows. `None` if there is no such section, else whether a removal ran
+    /// to the end of the file.
+    fn take_section(&mut self, id: &SectionId) -> Option<bool> {
+        let exact = self.section(id)?.0.clone();
+        let blocks = self.index.remove(&exact).expect("the section was found");
+        let mut took_end = false;
+        for &block in blocks.iter().rev() {
+            let mut end = self.content_end(block);
+            let lines = &mut self.blocks[block].lines;
+            while end < lines.len() && lines[end].kind == Kind::Blank {
+                end += 1;
             }
-            if let Some(last) = self.lines.last_mut() {
-                last.eol = Eol::None;
+            took_end |= end == lines.len() && block == self.blocks.len() - 1;
+            let lines = &mut self.blocks[block].lines;
+            lines.drain(..end);
+            self.blocks[block].id = None;
+            self.drop_empty_tail();
+        }
+        Some(took_end)
+    }
+
+    /// Drops the blank lines that end the file.
+    fn trim_blank_tail(&mut self) {
+        for block in self.blocks.iter_mut().rev() {
+            while block.lines.last().is_some_and(|l| l.kind == Kind::Blank) {
+                block.lines.pop();
+            }
+            if !block.lines.is_empty() {
+                break;
             }
         }
+        self.drop_empty_tail();
+    }
+
+    /// After removing lines from a file that had no final newline: an empty last line without
+    /// an ending renders as nothing, so the file would end with the newline of the line before.
+    /// Such lines go, and the last line keeps the file unended.
+    fn keep_unended(&mut self) {
+        for block in self.blocks.iter_mut().rev() {
+            while block.lines.last().is_some_and(|l| l.text.is_empty()) {
+                block.lines.pop();
+            }
+            if let Some(last) = block.lines.last_mut() {
+                last.eol = Eol::None;
+                break;
+            }
+        }
+        self.drop_empty_tail();
+    }
+
+    /// Keeps the last block non-empty (or block 0), so that the end of the file is found at
+    /// once. Only blocks without a section can be empty: a section's first line is its header.
+    fn drop_empty_tail(&mut self) {
+        while self.blocks.len() > 1 && self.blocks.last().is_some_and(|b| b.lines.is_empty()) {
+            let dropped = self.blocks.pop();
+            debug_assert!(dropped.is_some_and(|b| b.id.is_none()));
+        }
+    }
+}
+
+#[cfg(test)]
+impl ConfigDocument {
+    /// Panics unless the blocks and the index say what a fresh parse of the lines would: each
+    /// line's kind is its text's, each header line starts a block and only there, each block of
+    /// a section is indexed under the id its header reads as, and only the file's last line may
+    /// lack an ending.
+    fn assert_indexed(&self) {
+        let last = self.blocks.last().expect("never empty");
+        assert!(
+            self.blocks.len() == 1 || !last.lines.is_empty(),
+            "empty last block"
+        );
+        for (b, block) in self.blocks.iter().enumerate() {
+            for (i, line) in block.lines.iter().enumerate() {
+                assert_eq!(line.kind, classify(&line.text), "{line:?}");
+                match (is_header(&line.text), i) {
+                    (true, 0) if b > 0 => {
+                        assert_eq!(block.id, parse_header(&line.text), "block {b}");
+                    }
+                    (true, _) => panic!("a header inside block {b}: {line:?}"),
+                    (false, 0) => assert_eq!(block.id, None, "block {b} has no header"),
+                    (false, _) => {}
+                }
+            }
+            if let Some(id) = &block.id {
+                assert!(
+                    self.index.get(id).is_some_and(|bs| bs.contains(&b)),
+                    "{id:?} not indexed"
+                );
+            }
+        }
+        for (id, blocks) in &self.index {
+            assert!(
+                blocks.windows(2).all(|w| w[0] < w[1]) && !blocks.is_empty(),
+                "{id:?}: {blocks:?}"
+            );
+            for &b in blocks {
+                assert_eq!(self.blocks[b].id.as_ref(), Some(id), "block {b}");
+            }
+        }
+        let lines: Vec<&Line> = self.lines().collect();
+        if let Some((last, rest)) = lines.split_last() {
+            assert!(
+                rest.iter().all(|l| l.eol != Eol::None),
+                "an unended line before the last"
+            );
+            assert!(
+                last.eol != Eol::None || !last.text.is_empty(),
+                "an empty unended last line"
+            );
+        }
+    }
+}
+
+impl KeyLines {
+    /// The key line and its continuations, as (block, line) pairs.
+    fn all_lines(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(self.line)
+            .chain(self.continuations.iter().copied())
+            .map(|line| (self.block, line))
     }
 }
 
 impl fmt::Display for ConfigDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for line in &self.lines {
+        for line in self.lines() {
             f.write_str(&line.text)?;
             f.write_str(line.eol.as_str())?;
         }
@@ -1236,6 +1533,46 @@ mod tests {
             )),
             format!("{text}\n[sso-session s]\nsso_region = eu\n")
         );
+    }
+
+    #[test]
+    fn a_new_section_is_written_as_setting_its_keys_one_by_one() {
+        let entries: &[&[(&str, &str)]] = &[
+            &[],
+            &[("k", "1")],
+            &[("k", "1"), ("n", ""), ("url", "https://h/#/x")],
+            // A repeated key is set twice: the last value wins, in the first one's place.
+            &[("k", "1"), ("n", "2"), ("K", "3")],
+        ];
+        for text in [
+            "",
+            "# top",
+            "[profile a]\nk = 1",
+            "[a]\r\nk=1\r\n",
+            "[a]\n\n",
+        ] {
+            for &entries in entries {
+                for id in [
+                    profile("new"),
+                    profile("default"),
+                    SectionId::Bare("a".into()),
+                ] {
+                    let one_by_one = edited(text, |d| {
+                        if !d.has_section(&id) {
+                            d.append_section(&id);
+                        }
+                        for (k, v) in entries {
+                            d.set(&id, k, v);
+                        }
+                    });
+                    let at_once = edited(text, |d| {
+                        d.upsert_section(&id, entries);
+                        d.assert_indexed();
+                    });
+                    assert_eq!(at_once, one_by_one, "{text:?} {id:?} {entries:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -2068,6 +2405,103 @@ mod tests {
                 - usize::from(matches!(*edit, Edit::RemoveSection) && target_pos.is_some());
             prop_assert_eq!(after_chunks.len(), expected_chunks);
             Ok(())
+        }
+
+        /// One step of an edit sequence: an edit, or a `remove_and_append`. Targets are picked
+        /// among the sections the file has when the step runs (or are new).
+        #[derive(Debug, Clone)]
+        enum Step {
+            Edit(Target, Edit),
+            Batch(Vec<Target>, Vec<(Target, Vec<(String, String)>)>),
+        }
+
+        /// A section the file has (by position) or a new one.
+        type Target = Result<Index, SectionId>;
+
+        fn step() -> impl Strategy<Value = Step> {
+            let entries = || {
+                prop::collection::vec(
+                    (
+                        prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
+                        value(),
+                    ),
+                    0..4,
+                )
+            };
+            prop_oneof![
+                4 => (target(), edit()).prop_map(|(t, e)| Step::Edit(t, e)),
+                1 => (
+                    prop::collection::vec(target(), 0..4),
+                    prop::collection::vec((target(), entries()), 0..3),
+                )
+                    .prop_map(|(remove, append)| Step::Batch(remove, append)),
+            ]
+        }
+
+        fn pick(doc: &ConfigDocument, target: &Target) -> SectionId {
+            let known = doc.sections();
+            match target {
+                Ok(i) if !known.is_empty() => i.get(&known).clone(),
+                Ok(_) => SectionId::Profile("fresh".into()),
+                Err(id) => id.clone(),
+            }
+        }
+
+        fn apply_step(doc: &mut ConfigDocument, step: &Step) {
+            match step {
+                Step::Edit(target, edit) => {
+                    let id = pick(doc, target);
+                    apply_to_doc(doc, &id, edit);
+                }
+                Step::Batch(remove, append) => {
+                    let remove: Vec<SectionId> = remove.iter().map(|t| pick(doc, t)).collect();
+                    let append: Vec<(SectionId, Vec<(&str, &str)>)> = append
+                        .iter()
+                        .map(|(t, entries)| {
+                            let entries = entries
+                                .iter()
+                                .map(|(k, v)| (k.as_str(), v.as_str()))
+                                .collect();
+                            (pick(doc, t), entries)
+                        })
+                        .collect();
+                    doc.remove_and_append(&remove, &append);
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// The index is built once and then kept by each edit: after every step of a
+            /// random sequence the document must render, and read, exactly as a fresh parse
+            /// of the text before the step given the same edit.
+            #[test]
+            fn the_index_never_drifts_from_the_lines(
+                file in file(),
+                steps in prop::collection::vec(step(), 1..12),
+            ) {
+                let (text, _) = render(&file);
+                let mut doc = ConfigDocument::parse(&text);
+                doc.assert_indexed();
+                for step in &steps {
+                    let before = doc.render();
+                    let mut fresh = ConfigDocument::parse(&before);
+                    // The ending of new lines is the original file's, even once edits removed
+                    // every line that showed it: not something the text can say.
+                    fresh.eol = doc.eol;
+                    prop_assert_eq!(doc.sections(), fresh.sections());
+                    apply_step(&mut fresh, step);
+                    apply_step(&mut doc, step);
+                    doc.assert_indexed();
+                    prop_assert_eq!(doc.render(), fresh.render(), "{:?} on {:?}", step, before);
+                    let sections = fresh.sections();
+                    prop_assert_eq!(&doc.sections(), &sections);
+                    for id in &sections {
+                        prop_assert_eq!(doc.keys(id), fresh.keys(id), "{:?}", id);
+                    }
+                }
+            }
         }
 
         proptest! {

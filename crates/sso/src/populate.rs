@@ -5,7 +5,7 @@
 use crate::accounts::Account;
 use crate::error::SsoError;
 use keyfob_core::editor::{ConfigDocument, SectionId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// The default `--name-template`.
 pub const DEFAULT_TEMPLATE: &str = "{account_name}.{role_name}";
@@ -303,256 +303,58 @@ pub struct ApplySummary {
 /// they usually describe what follows). Sections not managed for this session are never
 /// touched, even when a planned name is theirs.
 ///
-/// Each section is edited as a document of its own and the file is put together once at the
-/// end: the editor reads its whole document on every call, so editing thousands of profiles
-/// in one document costs time quadratic in the file (minutes for 1,000 accounts × 3 roles).
+/// Pruning happens before the new profiles are added, in one edit
+/// ([`ConfigDocument::remove_and_append`]): blank lines that separated a pruned last section
+/// now separate the first new one. Each step reads and edits only its own section of the
+/// document, so the whole apply is linear in the file.
 pub fn apply_plan(doc: &mut ConfigDocument, plan: &PopulatePlan, prune: bool) -> ApplySummary {
-    let mut file = SplitFile::new(&doc.render());
     let mut summary = ApplySummary::default();
-    let mut appended: Vec<&PlannedProfile> = Vec::new();
+    let mut new: Vec<(SectionId, Vec<(&str, &str)>)> = Vec::new();
     for p in &plan.profiles {
         let id = SectionId::Profile(p.name.clone());
-        let Some(group) = file.group(&id) else {
-            summary.added.push(p.name.clone());
-            appended.push(p);
-            continue;
-        };
-        let mut section = file.document(&group);
-        if section.get(&id, MANAGED_KEY).as_deref() != Some(plan.session.as_str()) {
-            summary.skipped.push(p.name.clone());
-            continue;
-        }
-        let mut have = section.keys(&id);
-        let mut want = p.entries.clone();
-        have.sort();
-        want.sort();
-        if have == want {
-            summary.unchanged.push(p.name.clone());
-            continue;
-        }
-        summary.updated.push(p.name.clone());
         let entries: Vec<(&str, &str)> = p
             .entries
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        section.replace_section(&id, &entries);
-        file.put_back(&group, &section.render());
+        if !doc.has_section(&id) {
+            summary.added.push(p.name.clone());
+            new.push((id, entries));
+            continue;
+        }
+        if doc.get(&id, MANAGED_KEY).as_deref() != Some(plan.session.as_str()) {
+            summary.skipped.push(p.name.clone());
+            continue;
+        }
+        let mut have = doc.keys(&id);
+        let mut want: Vec<&(String, String)> = p.entries.iter().collect();
+        have.sort();
+        want.sort();
+        if have.iter().eq(want) {
+            summary.unchanged.push(p.name.clone());
+            continue;
+        }
+        summary.updated.push(p.name.clone());
+        doc.replace_section(&id, &entries);
     }
+    let mut gone = Vec::new();
     if prune {
         let planned: HashSet<&str> = plan.profiles.iter().map(|p| p.name.as_str()).collect();
-        for (id, group) in file.groups() {
+        for id in doc.sections() {
             let SectionId::Profile(name) = &id else {
                 continue;
             };
             if planned.contains(name.as_str())
-                || file.document(&group).get(&id, MANAGED_KEY).as_deref()
-                    != Some(plan.session.as_str())
+                || doc.get(&id, MANAGED_KEY).as_deref() != Some(plan.session.as_str())
             {
                 continue;
             }
-            file.remove(&id, &group);
             summary.removed.push(name.clone());
+            gone.push(id);
         }
     }
-    *doc = ConfigDocument::parse(&file.assemble(&appended));
+    doc.remove_and_append(&gone, &new);
     summary
-}
-
-/// A config file cut into sections: the text before the first header, then one chunk per
-/// header line (a line starting with `[`, as the editor reads headers) up to the next one.
-struct SplitFile {
-    chunks: Vec<String>,
-    /// The chunks of each section the editor addresses (not `[services x]`), in file order.
-    index: HashMap<SectionId, Vec<usize>>,
-    /// The sections in the order they first appear.
-    order: Vec<SectionId>,
-    /// The file's line ending (of its first line that has one).
-    eol: &'static str,
-    /// The file did not end with a line break (and must not after the edit either).
-    unended: bool,
-    /// The last section was removed and nothing but blank lines followed it.
-    removed_last: bool,
-}
-
-/// The blanks of the config format (the editor's `WHITESPACE`).
-const BLANKS: &[char] = &[' ', '\t'];
-
-fn split_chunks(text: &str) -> Vec<String> {
-    let mut chunks = vec![String::new()];
-    for line in text.split_inclusive('\n') {
-        if line.starts_with('[') {
-            chunks.push(String::new());
-        }
-        chunks.last_mut().expect("never empty").push_str(line);
-    }
-    chunks
-}
-
-/// A line without its line break.
-fn line_text(line: &str) -> &str {
-    let line = line.strip_suffix('\n').unwrap_or(line);
-    line.strip_suffix('\r').unwrap_or(line)
-}
-
-fn is_blank(line: &str) -> bool {
-    line_text(line).trim_matches(BLANKS).is_empty()
-}
-
-/// Where the last line of `text` starts, and that line.
-fn last_line(text: &str) -> Option<(usize, &str)> {
-    if text.is_empty() {
-        return None;
-    }
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    let start = body.rfind('\n').map_or(0, |i| i + 1);
-    Some((start, &text[start..]))
-}
-
-impl SplitFile {
-    fn new(text: &str) -> Self {
-        let chunks = split_chunks(text);
-        let mut index: HashMap<SectionId, Vec<usize>> = HashMap::new();
-        let mut order = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate().skip(1) {
-            let Some(id) = ConfigDocument::parse(chunk).sections().into_iter().next() else {
-                continue;
-            };
-            let group = index.entry(id.clone()).or_default();
-            if group.is_empty() {
-                order.push(id);
-            }
-            group.push(i);
-        }
-        let eol = match text.find('\n') {
-            Some(i) if text[..i].ends_with('\r') => "\r\n",
-            _ => "\n",
-        };
-        Self {
-            chunks,
-            index,
-            order,
-            eol,
-            unended: !text.is_empty() && !text.ends_with('\n'),
-            removed_last: false,
-        }
-    }
-
-    /// The chunks of the section `id` names, resolved as the editor does (`Profile("default")`
-    /// is a bare `[default]` when there is no `[profile default]`); `None` if there is none.
-    fn group(&self, id: &SectionId) -> Option<Vec<usize>> {
-        let group = self.index.get(id).or_else(|| match id {
-            SectionId::Profile(n) if n == "default" => {
-                self.index.get(&SectionId::Bare("default".to_owned()))
-            }
-            _ => None,
-        })?;
-        (!group.is_empty()).then(|| group.clone())
-    }
-
-    /// Every addressed section with its chunks, in the order the sections first appear.
-    fn groups(&self) -> Vec<(SectionId, Vec<usize>)> {
-        self.order
-            .iter()
-            .filter_map(|id| Some((id.clone(), self.index.get(id)?.clone())))
-            .filter(|(_, group)| !group.is_empty())
-            .collect()
-    }
-
-    /// The section's chunks as one document (a section written in several places reads as
-    /// one, as in the whole file).
-    fn document(&self, group: &[usize]) -> ConfigDocument {
-        let text: String = group.iter().map(|&i| self.chunks[i].as_str()).collect();
-        ConfigDocument::parse(&text)
-    }
-
-    /// Puts an edited [`SplitFile::document`] back in place of its chunks. Edits of an existing
-    /// section add or remove no header, so it splits into as many chunks as it was made of.
-    fn put_back(&mut self, group: &[usize], text: &str) {
-        let mut parts = split_chunks(text);
-        let preamble = parts.remove(0);
-        debug_assert!(preamble.is_empty() && parts.len() == group.len());
-        if !preamble.is_empty() || parts.len() != group.len() {
-            // Cannot happen (see above); keep every byte in the first chunk rather than lose any.
-            for &i in group {
-                self.chunks[i].clear();
-            }
-            text.clone_into(&mut self.chunks[group[0]]);
-            return;
-        }
-        for (&i, part) in group.iter().zip(parts) {
-            self.chunks[i] = part;
-        }
-    }
-
-    /// Removes the section as `ConfigDocument::remove_section` does: each of its chunks loses
-    /// its header, its settings and the blank lines after them; what follows (comments) stays.
-    fn remove(&mut self, id: &SectionId, group: &[usize]) {
-        let last = self.chunks.len() - 1;
-        for &i in group {
-            let lines: Vec<&str> = self.chunks[i].split_inclusive('\n').collect();
-            let content_end = lines
-                .iter()
-                .rposition(|l| !is_blank(l) && !line_text(l).starts_with(['#', ';']))
-                .map_or(1, |p| p + 1)
-                .max(1);
-            let mut end = content_end;
-            while end < lines.len() && is_blank(lines[end]) {
-                end += 1;
-            }
-            let rest: String = lines[end..].concat();
-            if i == last && rest.is_empty() {
-                self.removed_last = true;
-            }
-            self.chunks[i] = rest;
-        }
-        self.index.remove(id);
-    }
-
-    /// The whole file again, with `appended` profiles at its end.
-    fn assemble(&self, appended: &[&PlannedProfile]) -> String {
-        let mut text: String = self.chunks.concat();
-        let eol = self.eol;
-        if self.removed_last && appended.is_empty() {
-            // The last section went: the blank lines that separated it would now be trailing
-            // clutter.
-            while let Some((start, line)) = last_line(&text) {
-                if !is_blank(line) {
-                    break;
-                }
-                text.truncate(start);
-            }
-        }
-        if !appended.is_empty() && !text.is_empty() && !text.ends_with('\n') {
-            text.push_str(eol);
-        }
-        for p in appended {
-            if last_line(&text).is_some_and(|(_, line)| !is_blank(line)) {
-                text.push_str(eol);
-            }
-            if p.name == "default" {
-                text.push_str("[default]");
-            } else {
-                text.push_str("[profile ");
-                text.push_str(&p.name);
-                text.push(']');
-            }
-            text.push_str(eol);
-            for (k, v) in &p.entries {
-                text.push_str(k);
-                text.push_str(" = ");
-                text.push_str(v);
-                text.push_str(eol);
-            }
-        }
-        if self.unended {
-            // The file had no final line break; it still has none.
-            while let Some(rest) = text.strip_suffix('\n') {
-                text.truncate(rest.strip_suffix('\r').unwrap_or(rest).len());
-            }
-        }
-        text
-    }
 }
 
 #[cfg(test)]
