@@ -202,7 +202,9 @@ fn check(mut doc: ConfigDocument, id: &SectionId, edit: &Edit) {
     let plain = match edit {
         Edit::Set(k, v) => plain_key(k) && plain_value(v),
         Edit::Upsert(e) | Edit::Replace(e) => e.iter().all(|(k, v)| plain_key(k) && plain_value(v)),
-        Edit::RemoveKey(_) | Edit::RemoveSection => true,
+        Edit::RemoveKey(_) => true,
+        // Removing `[profile default]` leaves a bare `[default]` for the next removal.
+        Edit::RemoveSection => !doc.has_section(id),
     };
     if plain {
         let mut again = doc.clone();
@@ -322,9 +324,11 @@ fn is_comment(line: &str) -> bool {
     line.starts_with(['#', ';'])
 }
 
+/// The comment lines of `text`. A `\r` that ends the file is not part of them: a new line after
+/// it turns it into the line's CRLF ending.
 fn comments(text: &str) -> Vec<&str> {
     text.split_inclusive('\n')
-        .map(line_text)
+        .map(|l| line_text(l).trim_end_matches('\r'))
         .filter(|l| is_comment(l))
         .collect()
 }

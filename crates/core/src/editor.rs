@@ -234,6 +234,14 @@ fn key_matches(text: &str, property: &Property, key: &str) -> bool {
 /// `text` (a property line) with its value replaced, keeping the spacing and any comment.
 fn replace_value(text: &str, property: &Property, value: &str) -> String {
     let (before, after) = (&text[..property.value_start], &text[property.value_end..]);
+    // A comment must stay separated from the value by whitespace or it becomes part of it.
+    // Whitespace other than space and tab (a no-break space) before the `#` is part of the old
+    // value, so the comment can start right where the old value ends.
+    let gap = if after.starts_with(COMMENT) && !value.ends_with(char::is_whitespace) {
+        " "
+    } else {
+        ""
+    };
     if value.is_empty() {
         // Avoid leaving `key = ` with trailing whitespace when nothing follows.
         return if after.trim_matches(WHITESPACE).is_empty() {
@@ -242,11 +250,11 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
             format!("{before}{}", after.trim_start_matches(WHITESPACE))
         } else {
             // `key=v # c`: the comment keeps its whitespace or it would become the value.
-            format!("{before}{after}")
+            format!("{before}{gap}{after}")
         };
     }
     if property.value_start < property.value_end {
-        return format!("{before}{value}{after}");
+        return format!("{before}{value}{gap}{after}");
     }
     // The old value was empty (`key =`, `key=`, `key = # note`): choose the spacing.
     let space_before =
@@ -255,9 +263,7 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
         } else {
             ""
         };
-    // A comment must stay separated from the value by whitespace or it becomes part of it.
-    let space_after = if after.starts_with(COMMENT) { " " } else { "" };
-    format!("{before}{space_before}{value}{space_after}{after}")
+    format!("{before}{space_before}{value}{gap}{after}")
 }
 
 impl ConfigDocument {
@@ -979,6 +985,29 @@ mod tests {
             ConfigDocument::default().upsert_section(&profile("le "), &[]);
         });
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn fuzz_comment_after_a_no_break_space_stays_a_comment() {
+        // Found by fuzz/fuzz_targets/editor.rs: in `k=v\u{a0}# c` the no-break space belongs
+        // to the value (only space and tab are trimmed) yet makes `#` start a comment, so
+        // replacing the value left `k=# c` or `k=w# c`, which read as the value `# c`/`w# c`.
+        let a = SectionId::Bare("a".into());
+        for (text, value, want) in [
+            ("[a]\nk=v\u{a0}# c\n", "", "[a]\nk= # c\n"),
+            ("[a]\nk=v\u{a0}# c\n", "w", "[a]\nk=w # c\n"),
+            ("[a]\nk = v\u{a0};c\n", "w", "[a]\nk = w ;c\n"),
+            ("[a]\nk = v\u{a0}# c\n", "", "[a]\nk = # c\n"),
+            ("[a]\nk = v\u{a0}# c\n", "w\u{a0}", "[a]\nk = w\u{a0}# c\n"),
+        ] {
+            let out = edited(text, |d| d.set(&a, "k", value));
+            assert_eq!(out, want, "{text:?} ← {value:?}");
+            assert_eq!(
+                ConfigDocument::parse(&out).get(&a, "k").as_deref(),
+                Some(value),
+                "{out:?}"
+            );
+        }
     }
 
     #[test]
