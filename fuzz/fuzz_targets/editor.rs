@@ -243,9 +243,13 @@ fn done_as_said(doc: &ConfigDocument, id: &SectionId, edit: &Edit, context: &dyn
     let last_values = |entries: &[(String, String)]| {
         let mut out: Vec<(String, String)> = Vec::new();
         for (k, v) in entries {
-            match out.iter_mut().find(|(o, _)| o.eq_ignore_ascii_case(k)) {
+            // Keys compare trimmed and ASCII case-insensitively.
+            match out
+                .iter_mut()
+                .find(|(o, _)| o.eq_ignore_ascii_case(k.trim_matches(WHITESPACE)))
+            {
                 Some(o) => o.1.clone_from(v),
-                None => out.push((k.clone(), v.clone())),
+                None => out.push((k.trim_matches(WHITESPACE).to_owned(), v.clone())),
             }
         }
         out
