@@ -40,6 +40,11 @@ fuzz_target!(|data: &[u8]| {
             let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str(text) else {
                 return;
             };
+            if doc.values().any(has_float) {
+                // serde_json does not write every float back as it read it, so the document
+                // below would not be the same one.
+                return;
+            }
             for key in ["SecretAccessKey", "SessionToken"] {
                 if let Some(v @ serde_json::Value::String(_)) = doc.get_mut(key) {
                     *v = serde_json::Value::String(format!("other {key}"));
@@ -53,6 +58,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+fn has_float(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(a) => a.iter().any(has_float),
+        serde_json::Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
+}
 
 /// `t` as `rfc3339` writes it: moved into years 0–9999, without its fraction of a second.
 fn as_written(t: DateTime<Utc>) -> DateTime<Utc> {
