@@ -91,8 +91,18 @@ fn name(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
     })
 }
 
-fn key(u: &mut Unstructured<'_>, doc: &ConfigDocument, id: &SectionId) -> arbitrary::Result<String> {
-    const KEYS: &[&str] = &["region", "Region", "sso_start_url", "credential_process", "s3"];
+fn key(
+    u: &mut Unstructured<'_>,
+    doc: &ConfigDocument,
+    id: &SectionId,
+) -> arbitrary::Result<String> {
+    const KEYS: &[&str] = &[
+        "region",
+        "Region",
+        "sso_start_url",
+        "credential_process",
+        "s3",
+    ];
     Ok(match u.int_in_range(0u8..=3)? {
         0 => u.choose(KEYS)?.to_string(),
         1 => match doc.keys(id) {
@@ -126,13 +136,17 @@ fn value_allowed(value: &str) -> bool {
 /// Whether `key` on a line of its own reads back as itself.
 fn plain_key(key: &str) -> bool {
     let id = SectionId::Bare("a".to_owned());
-    ConfigDocument::parse(&format!("[a]\n{key} = x\n")).keys(&id) == [(key.to_owned(), "x".to_owned())]
+    ConfigDocument::parse(&format!("[a]\n{key} = x\n")).keys(&id)
+        == [(key.to_owned(), "x".to_owned())]
 }
 
 /// Whether `value` on a line of its own reads back as itself (no comment, no edge whitespace).
 fn plain_value(value: &str) -> bool {
     let id = SectionId::Bare("a".to_owned());
-    ConfigDocument::parse(&format!("[a]\nk = {value}\n")).get(&id, "k").as_deref() == Some(value)
+    ConfigDocument::parse(&format!("[a]\nk = {value}\n"))
+        .get(&id, "k")
+        .as_deref()
+        == Some(value)
 }
 
 /// The id of the section that `id` addresses in a file with these sections: itself, or for
@@ -152,7 +166,9 @@ fn check(mut doc: ConfigDocument, id: &SectionId, edit: &Edit) {
     let keys_ok = match edit {
         Edit::Set(k, v) => key_allowed(k) && value_allowed(v),
         Edit::RemoveKey(k) => key_allowed(k),
-        Edit::Upsert(e) | Edit::Replace(e) => e.iter().all(|(k, v)| key_allowed(k) && value_allowed(v)),
+        Edit::Upsert(e) | Edit::Replace(e) => {
+            e.iter().all(|(k, v)| key_allowed(k) && value_allowed(v))
+        }
         Edit::RemoveSection => true,
     };
     let before = doc.render();
@@ -223,8 +239,10 @@ fn apply(doc: &mut ConfigDocument, id: &SectionId, edit: &Edit) {
         }
         Edit::Upsert(e) | Edit::Replace(e) => {
             let owned = pairs(e);
-            let borrowed: Vec<(&str, &str)> =
-                owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let borrowed: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             if matches!(edit, Edit::Upsert(_)) {
                 doc.upsert_section(id, &borrowed);
             } else {
@@ -264,14 +282,24 @@ fn done_as_said(doc: &ConfigDocument, id: &SectionId, edit: &Edit, context: &dyn
             assert!(doc.has_section(id), "{}", context());
             for (k, v) in last_values(e) {
                 if plain_key(&k) && plain_value(&v) {
-                    assert_eq!(doc.get(id, &k).as_deref(), Some(v.as_str()), "{}", context());
+                    assert_eq!(
+                        doc.get(id, &k).as_deref(),
+                        Some(v.as_str()),
+                        "{}",
+                        context()
+                    );
                 }
             }
             if matches!(edit, Edit::Replace(_)) && e.iter().all(|(k, _)| plain_key(k)) {
-                let mut got: Vec<String> =
-                    doc.keys(id).into_iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
-                let mut want: Vec<String> =
-                    last_values(e).into_iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+                let mut got: Vec<String> = doc
+                    .keys(id)
+                    .into_iter()
+                    .map(|(k, _)| k.to_ascii_lowercase())
+                    .collect();
+                let mut want: Vec<String> = last_values(e)
+                    .into_iter()
+                    .map(|(k, _)| k.to_ascii_lowercase())
+                    .collect();
                 got.sort();
                 want.sort();
                 assert_eq!(got, want, "keys after replace: {}", context());
@@ -305,7 +333,12 @@ fn chunks(text: &str) -> Vec<Chunk<'_>> {
         }
         pos += line.len();
     }
-    let ends: Vec<usize> = starts.iter().skip(1).map(|&(_, s)| s).chain([text.len()]).collect();
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|&(_, s)| s)
+        .chain([text.len()])
+        .collect();
     starts
         .into_iter()
         .zip(ends)
@@ -398,7 +431,9 @@ fn untouched_sections_kept(
             };
             let rest = a[j].text.strip_prefix(base);
             assert!(
-                rest.is_some_and(|r| r.split_inclusive('\n').all(|l| is_blank(l) || is_comment(l))),
+                rest.is_some_and(|r| r
+                    .split_inclusive('\n')
+                    .all(|l| is_blank(l) || is_comment(l))),
                 "section {i} changed: {}",
                 context()
             );

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Timelike, Utc};
 use keyfob_core::Secret;
-use keyfob_sso::token::{self, ClientRegistration, SsoToken};
 use keyfob_sso::SsoSessionConfig;
+use keyfob_sso::token::{self, ClientRegistration, SsoToken};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

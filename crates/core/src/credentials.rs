@@ -219,7 +219,10 @@ mod tests {
             ))
             .unwrap();
             let json = c.to_process_json();
-            assert!(json.contains(&format!(r#""Expiration":"{written}""#)), "{json}");
+            assert!(
+                json.contains(&format!(r#""Expiration":"{written}""#)),
+                "{json}"
+            );
             assert_eq!(
                 Credentials::from_process_json(&json).unwrap().expiration,
                 Some(DateTime::parse_from_rfc3339(written).unwrap().to_utc())

@@ -943,7 +943,9 @@ mod tests {
     fn fuzz_new_key_with_empty_value_has_no_trailing_space() {
         // Found by fuzz/fuzz_targets/editor.rs: `key = ` was written, and setting it again
         // rewrote it as `key =`.
-        let once = edited("[a]\nk = v\n", |d| d.set(&SectionId::Bare("a".into()), "n", ""));
+        let once = edited("[a]\nk = v\n", |d| {
+            d.set(&SectionId::Bare("a".into()), "n", "");
+        });
         assert_eq!(once, "[a]\nk = v\nn =\n");
         assert_eq!(
             edited(&once, |d| d.set(&SectionId::Bare("a".into()), "n", "")),
@@ -960,7 +962,17 @@ mod tests {
         // Found by fuzz/fuzz_targets/editor.rs: `set` on `Profile("le ")` passed the name
         // check, wrote `[profile le ]` (which is profile "le") and then panicked looking for
         // the section it had just created; `upsert_section` wrote that header silently.
-        for name in ["le ", " le", "\u{a0}le", "le\u{2003}", "a#b", "a;b", "", "  ", "a\nb"] {
+        for name in [
+            "le ",
+            " le",
+            "\u{a0}le",
+            "le\u{2003}",
+            "a#b",
+            "a;b",
+            "",
+            "  ",
+            "a\nb",
+        ] {
             assert!(!profile(name).is_writable(), "{name:?}");
         }
         for name in ["x y", "profile a", "sso-session a", "services s", "a\tb"] {
