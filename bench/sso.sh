@@ -7,9 +7,14 @@
 #   2. `populate` vs `aws-sso-util configure populate` of every account x role, with LATENCY_MS
 #      added to every call the fake answers (one run each);
 #   3. CONCURRENT concurrent cold credential requests: how many GetRoleCredentials calls each
-#      tool makes (the fake's /_fake/counters, reset in between).
+#      tool makes (the fake's /_fake/counters, reset in between);
+#   4. `populate` again, behind the fake's token bucket on the portal calls (BUCKET_RATE
+#      requests a second, bursts of BUCKET_BURST, 429 TooManyRequestsException beyond): each
+#      tool's time next to the bucket's floor, (list calls served - burst) / rate, and the 429s
+#      it met. ASU_BUCKET=0 leaves aws-sso-util out of this step (it takes about a minute).
 #
 #   ./bench/sso.sh          # ACCOUNTS=300 LATENCY_MS=20 KF_RUNS=100 ASU_RUNS=30 CONCURRENT=50
+#                           # BUCKET_RATE=20 BUCKET_BURST=10 ASU_BUCKET=1
 #
 # Prints a markdown table on stdout (bench/README.md has the last one); hyperfine's JSON and
 # the counts go to bench/results/. Both tools share one legacy profile (sso_start_url in the
@@ -22,7 +27,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../scripts/lib/peers.sh
 . scripts/lib/peers.sh
 export ACCOUNTS=${ACCOUNTS:-300} LATENCY_MS=${LATENCY_MS:-20} KF_RUNS=${KF_RUNS:-100} \
-    ASU_RUNS=${ASU_RUNS:-30} CONCURRENT=${CONCURRENT:-50}
+    ASU_RUNS=${ASU_RUNS:-30} CONCURRENT=${CONCURRENT:-50} BUCKET_RATE=${BUCKET_RATE:-20} \
+    BUCKET_BURST=${BUCKET_BURST:-10} ASU_BUCKET=${ASU_BUCKET:-1}
 results=bench/results
 
 # The peer's own venv, under the (git-ignored) target directory: only this script needs it.
@@ -84,6 +90,22 @@ print(f"| `populate`, {a} accounts x 3 roles, {env['LATENCY_MS']} ms per call (o
       f"| {asu_pop / kf_pop:.0f}x faster |")
 print(f"| {n} concurrent cold credential requests: GetRoleCredentials calls "
       f"| {kf_calls} | {asu_calls} | {asu_calls / max(kf_calls, 1):.0f}x fewer |")
+rate, burst = float(env["BUCKET_RATE"]), int(env["BUCKET_BURST"])
+def bucket(tool):
+    took = median(f"{tool}-populate-bucket")
+    calls, throttled = int(counts[f"{tool}_bucket_calls"]), int(counts[f"{tool}_bucket_throttled"])
+    floor = max(calls - throttled - burst, 0) / rate
+    return took, floor, throttled, calls
+kf_took, floor, kf_429, kf_sent = bucket("keyfob")
+kf_cell = f"{kf_took:.1f} s ({kf_took / floor:.2f}x the floor; {kf_429} of {kf_sent} calls throttled)"
+if env["ASU_BUCKET"] == "1":
+    asu_took, _, asu_429, asu_sent = bucket("asu")
+    asu_cell = f"{asu_took:.1f} s ({asu_took / floor:.2f}x the floor; {asu_429} of {asu_sent} calls throttled)"
+    ratio = f"{asu_took / kf_took:.1f}x faster"
+else:
+    asu_cell, ratio = "not run (ASU_BUCKET=0)", ""
+print(f"| `populate` behind a token bucket ({env['BUCKET_RATE']}/s, burst {burst}; floor {floor:.2f} s), "
+      f"{a} accounts x 3 roles, {env['LATENCY_MS']} ms per call (one run) | {kf_cell} | {asu_cell} | {ratio} |")
 floor = json.load(open(f"{r}/sso-keyfob-credential-process.json"))["results"][1]["median"] * 1000
 print()
 print(f"Same run: starting the keyfob binary at all (`keyfob --version`) took {floor:.2f} ms (median); "
@@ -196,4 +218,27 @@ for tool in keyfob aws-sso-util; do
     printf '%s_concurrent_calls=%s\n' "${tool/aws-sso-util/asu}" "$(counter GetRoleCredentials)" \
         >>"$results/sso-counts.txt"
 done
-fake config '{"latency_ms": 0}'
+
+log "4. populate behind a token bucket: ${BUCKET_RATE}/s, burst ${BUCKET_BURST}"
+fake config "{\"latency_ms\": $LATENCY_MS, \"rate_limit\": {\"rate\": $BUCKET_RATE, \"burst\": $BUCKET_BURST}}"
+tools=(keyfob)
+if [ "$ASU_BUCKET" = 1 ]; then
+    tools+=(aws-sso-util)
+fi
+for tool in "${tools[@]}"; do
+    config=$HOME/.aws/config-bucket-$tool
+    printf '%s\n' "$base_config" >"$config"
+    if [ "$tool" = keyfob ]; then
+        cmd="$keyfob populate --sso-session bench --region eu-west-1"
+    else
+        cmd="$asu configure populate --sso-start-url $start_url --sso-region eu-west-1 --region eu-west-1"
+    fi
+    fake reset # counters, and a full bucket
+    AWS_CONFIG_FILE=$config hyperfine -N --runs 1 --export-json "$results/sso-$tool-populate-bucket.json" "$cmd" >&2
+    profiles=$(grep -c '^\[profile ' "$config")
+    [ "$profiles" = $((ACCOUNTS * 3 + 1)) ] || peers_die "$tool wrote $profiles profiles behind the bucket"
+    short=${tool/aws-sso-util/asu}
+    printf '%s_bucket_calls=%s\n%s_bucket_throttled=%s\n' "$short" "$(counter ListAccounts ListAccountRoles)" \
+        "$short" "$(counter Throttled)" >>"$results/sso-counts.txt"
+done
+fake config '{"latency_ms": 0, "rate_limit": null}'

@@ -131,6 +131,9 @@ peers_venv() {
 # Starts moto's server (STS) from venv DIR on a free loopback port, waits until it answers, and
 # exports KEYFOB_TEST_MOTO_URL and KEYFOB_TEST_PYTHON (the venv's python, with boto3). The
 # account is 111122223333 so that AssumeRoleWithSAML answers as the test roles' account.
+# AWS_ENDPOINT_URL_STS is deliberately not exported: every in-process test that builds an
+# aws-config loader would then call moto without saying so. A test that needs the variable
+# sets it from KEYFOB_TEST_MOTO_URL for a child process (crates/saml/tests/real_peers.rs).
 peers_start_moto() {
     local venv
     venv=$(cd "$1" && pwd)

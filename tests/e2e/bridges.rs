@@ -5,7 +5,7 @@
 //! as the clients.
 
 use crate::support::*;
-use keyfob_tests::fake::{FakeAws, FakeConfig, Op};
+use keyfob_tests::fake::{FakeAws, FakeConfig, Grant, InjectedFailure, Op};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -98,6 +98,11 @@ impl Served {
                 .strip_prefix("export ")
                 .and_then(|kv| kv.split_once('='))
                 .unwrap_or_else(|| panic!("not an export line: {line:?}"));
+            // A path is single-quoted when it needs it; the tests' paths have no quote inside.
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
             vars.insert(k.to_owned(), v.to_owned());
         }
         Ok(Served {
@@ -123,6 +128,54 @@ impl Served {
     fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
+
+    /// `127.0.0.1:PORT`.
+    fn addr(&self) -> String {
+        let u = url::Url::parse(&self.url()).unwrap();
+        format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
+    }
+
+    fn port(&self) -> u16 {
+        url::Url::parse(&self.url()).unwrap().port().unwrap()
+    }
+
+    /// Waits (at most 60 s) until the server has logged `text`.
+    fn wait_for_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.logs().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never logged {text:?}: {}",
+                self.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server as Ctrl-C in a terminal or a service manager would (SIGTERM), and
+    /// waits (at most 60 s) for it to exit.
+    #[cfg(unix)]
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "keyfob serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Served {
@@ -132,25 +185,53 @@ impl Drop for Served {
     }
 }
 
-/// One HTTP/1.1 request; the status and the body.
+/// One HTTP/1.1 request; the status and the body. A `Host` in `headers` replaces the URL's
+/// (`("Host", "")` leaves it out), and so does a `Content-Length`.
 fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let u = url::Url::parse(url).unwrap();
-    let host = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
+    let addr = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
     let mut path = u.path().to_owned();
     if let Some(q) = u.query() {
         path = format!("{path}?{q}");
     }
-    let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    let given = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    if !given("host") {
+        let _ = write!(req, "Host: {addr}\r\n");
+    }
+    if !given("content-length") && !given("transfer-encoding") {
+        req.push_str("Content-Length: 0\r\n");
+    }
+    for (k, v) in headers.iter().filter(|(_, v)| !v.is_empty()) {
         let _ = write!(req, "{k}: {v}\r\n");
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).unwrap();
+    raw_http(&addr, req.as_bytes())
+}
+
+/// Sends `request` as it is on a new connection; the status of the answer (0 for none) and
+/// its body.
+fn raw_http(addr: &str, request: &[u8]) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // A server that answers before reading everything may close first: its answer still counts.
+    let _ = stream.write_all(request);
+    read_answer(&mut stream)
+}
+
+/// Reads an answer until the server closes the connection (or resets it: what arrived counts).
+fn read_answer(stream: &mut std::net::TcpStream) -> (u16, String) {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+    let resp = String::from_utf8_lossy(&bytes);
     let status = resp
         .split_whitespace()
         .nth(1)
@@ -259,6 +340,464 @@ fn serve_refuses_a_wrong_or_missing_token_and_never_logs_secrets() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Issue 8.4: the server answers only local SDKs
+
+/// `keyfob serve ARGS` for the static user of `fake` (GetSessionToken sessions).
+fn serve_fake_base(sb: &Sandbox, args: &[&str]) -> Served {
+    let mut all = args.to_vec();
+    all.extend(["--profile", "base"]);
+    Served::start(sb, &all).unwrap()
+}
+
+/// An IMDSv2 session token `PUT` with `headers` added; the status and the body.
+fn imds_put_token(served: &Served, ttl: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut all = vec![("X-aws-ec2-metadata-token-ttl-seconds", ttl)];
+    all.extend_from_slice(headers);
+    http("PUT", &format!("{}latest/api/token", served.url()), &all)
+}
+
+fn imds_roles_url(served: &Served) -> String {
+    format!("{}latest/meta-data/iam/security-credentials/", served.url())
+}
+
+#[test]
+fn serve_answers_only_requests_addressed_to_its_own_loopback_host() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    for imds in [false, true] {
+        let served = serve_fake_base(&sb, if imds { &["--imds"] } else { &[] });
+        let port = served.port();
+        // What a web page that rebinds its own name to 127.0.0.1 sends, and other strangers.
+        let refused = [
+            format!("evil.example:{port}"),
+            format!("rebind.evil.example:{port}"),
+            format!("localhost.evil.example:{port}"),
+            format!("127.0.0.1.nip.io:{port}"),
+            format!("192.168.1.10:{port}"),
+            format!("localhost:{}", port.wrapping_add(1)),
+            format!("127.0.0.1:{}", port.wrapping_add(1)),
+            format!("127.0.0.1:{port}, evil.example:{port}"),
+        ];
+        let allowed = [
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("127.0.0.2:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        let ask = |host: &str| -> (u16, String) {
+            if imds {
+                imds_put_token(&served, "60", &[("Host", host)])
+            } else {
+                http(
+                    "GET",
+                    &served.url(),
+                    &[
+                        ("Host", host),
+                        (
+                            "Authorization",
+                            served.var("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+                        ),
+                    ],
+                )
+            }
+        };
+        for host in &refused {
+            let (status, body) = ask(host);
+            assert_eq!(status, 403, "imds {imds}, Host {host}: {body}");
+            assert!(
+                !body.contains("SecretAccessKey") && body.len() < 200,
+                "{body}"
+            );
+        }
+        // No Host at all (HTTP/1.0 style).
+        assert_eq!(ask("").0, 403, "imds {imds}, no Host");
+        // An absolute request target naming another host, with a loopback Host.
+        let (status, _) = raw_http(
+            &served.addr(),
+            format!(
+                "GET http://evil.example:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(status, 403, "imds {imds}, absolute target");
+        // Two Hosts, the first one right.
+        let (status, _) = raw_http(
+            &served.addr(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(status, 403, "imds {imds}, two Host headers");
+        for host in &allowed {
+            let (status, body) = ask(host);
+            assert_eq!(status, 200, "imds {imds}, Host {host}: {body}");
+        }
+        if imds {
+            // A valid session token does not help a request for another host.
+            let token = imds_put_token(&served, "60", &[]).1;
+            let with = |host: &str| {
+                http(
+                    "GET",
+                    &imds_roles_url(&served),
+                    &[("Host", host), ("X-aws-ec2-metadata-token", &token)],
+                )
+                .0
+            };
+            assert_eq!(with(&refused[0]), 403);
+            assert_eq!(with(&allowed[0]), 200);
+        }
+        let logs = served.logs();
+        assert!(!logs.contains("SecretAccessKey"), "{logs}");
+    }
+}
+
+#[test]
+fn serve_closes_a_connection_that_sends_its_headers_too_slowly() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    // -vv: the server says why it closed the connection.
+    let served = serve_fake_base(&sb, &["-vv"]);
+    // One connection that never sends a byte, one that sends its headers a line a second.
+    let mut idle = std::net::TcpStream::connect(served.addr()).unwrap();
+    let mut slow = std::net::TcpStream::connect(served.addr()).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    // A slowloris client: one more header line a second, never the blank line that ends them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    for line in 0.. {
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a client that never finishes its headers was kept for 60 s"
+        );
+        if slow
+            .write_all(format!("X-Slow-{line}: 1\r\n").as_bytes())
+            .is_err()
+        {
+            break;
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains(" 200 "), "{answer}");
+    served.wait_for_log("read header from client timeout");
+    // The idle one is closed too (by now, or within 60 s): read gives end of file.
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    assert!(
+        matches!(idle.read(&mut buf), Ok(0)),
+        "an idle connection is closed"
+    );
+    // The server itself is fine.
+    ecs_credentials(&served);
+}
+
+#[test]
+fn serve_lets_connections_beyond_its_cap_wait_until_others_close() {
+    /// `server::MAX_CONNECTIONS`.
+    const CAP: usize = 64;
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &[]);
+    let idle: Vec<std::net::TcpStream> = (0..CAP)
+        .map(|_| std::net::TcpStream::connect(served.addr()).unwrap())
+        .collect();
+    served.wait_for_log(&format!("{CAP} connections are open"));
+    let mut extra = std::net::TcpStream::connect(served.addr()).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        served.addr(),
+        served.var("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    );
+    extra.write_all(request.as_bytes()).unwrap();
+    extra
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match extra.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!(
+            "connection {} was served while {CAP} were open: {other:?}",
+            CAP + 1
+        ),
+    }
+    // Once the others are gone, the waiting one is served, and so is everyone after it.
+    drop(idle);
+    extra
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let (status, body) = read_answer(&mut extra);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("SecretAccessKey"), "{body}");
+    ecs_credentials(&served);
+}
+
+#[test]
+fn serve_refuses_request_bodies_it_does_not_need_and_oversized_headers() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &[]);
+    let token = served.var("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    let url = served.url();
+    let (status, body) = http(
+        "GET",
+        &url,
+        &[("Authorization", token), ("Content-Length", "1048576")],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(!body.contains("SecretAccessKey"), "{body}");
+    let (status, _) = http(
+        "GET",
+        &url,
+        &[("Authorization", token), ("Transfer-Encoding", "chunked")],
+    );
+    assert_eq!(status, 411, "a body of unknown length");
+    let imds = serve_fake_base(&sb, &["--imds"]);
+    assert_eq!(
+        imds_put_token(&imds, "60", &[("Content-Length", "1025")]).0,
+        413
+    );
+    assert_eq!(
+        imds_put_token(&imds, "60", &[("Content-Length", "0")]).0,
+        200
+    );
+    // Request heads are bounded too (16 KiB).
+    let huge = "x".repeat(32 * 1024);
+    let (status, _) = http(
+        "GET",
+        &url,
+        &[("Authorization", token), ("X-Padding", &huge)],
+    );
+    assert_eq!(status, 431, "a 32 KiB header");
+    ecs_credentials(&served);
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_token_file_is_private_and_read_by_botocore_and_aws_config() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(sb) = moto_sandbox() else { return };
+    let dir = sb.home().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("keyfob-token");
+    // A file the user left there, readable by all: replaced by a private one.
+    std::fs::write(&path, "stale").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path_text = path.display().to_string();
+    let mut served =
+        Served::start(&sb, &["--profile", "MyRole", "--token-file", &path_text]).unwrap();
+    assert_eq!(
+        served.var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+        path_text
+    );
+    assert!(
+        !served
+            .vars
+            .contains_key("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+        "the token is not printed: {:?}",
+        served.vars
+    );
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.is_file());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(token.len(), 64, "the bare token, no newline: {token:?}");
+    let (status, _) = http("GET", &served.url(), &[("Authorization", &token)]);
+    assert_eq!(status, 200);
+
+    let uri = served.url();
+    let container = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path_text.as_str()),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let code = "import boto3\ns = boto3.Session()\nprint(s.client('sts').get_caller_identity()['Arn'])\nprint(s.get_credentials().method)";
+    if let Some(out) = python(&sb, code, &container) {
+        assert_success(&out);
+        assert_eq!(stdout(&out), format!("{MY_ROLE_ARN}\ncontainer-role\n"));
+    }
+    let mut probe = sb.command(bin("keyfob-sdk-probe"));
+    probe.envs(container);
+    let out = probe.output().unwrap();
+    assert_success(&out);
+    assert_eq!(stdout(&out), format!("{MY_ROLE_ARN}\n"));
+    assert!(!served.logs().contains(&token), "the token is never logged");
+
+    assert!(served.terminate().success(), "{}", served.logs());
+    assert!(!path.exists(), "the token file is removed on exit");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_token_file_is_never_written_through_a_symlink_or_over_a_non_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let target = sb.home().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    let symlink = sb.home().join("token-link");
+    std::os::unix::fs::symlink(&target, &symlink).unwrap();
+    let dangling = sb.home().join("dangling-link");
+    std::os::unix::fs::symlink(sb.home().join("nowhere"), &dangling).unwrap();
+    let read_only = sb.home().join("read-only");
+    std::fs::write(&read_only, "mine").unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let cases = [
+        (symlink.clone(), "symlink"),
+        (dangling.clone(), "symlink"),
+        (sb.home().join(".aws"), "not a regular file"),
+        (read_only.clone(), "read-only"),
+        (
+            sb.home().join("no-such-dir/token"),
+            "directory does not exist",
+        ),
+    ];
+    for (path, why) in &cases {
+        let path_text = path.display().to_string();
+        let line = assert_one_line_error(&sb.run(&[
+            "serve",
+            "--profile",
+            "base",
+            "--token-file",
+            &path_text,
+        ]));
+        assert!(line.contains(&path_text) && line.contains(why), "{line}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert_eq!(std::fs::read_to_string(&read_only).unwrap(), "mine");
+    assert!(!sb.home().join("nowhere").exists());
+    assert_eq!(
+        fake.count(Op::GetSessionToken),
+        0,
+        "refused before anything was resolved"
+    );
+    // IMDS has no token to write.
+    let out = sb.run(&[
+        "serve",
+        "--imds",
+        "--token-file",
+        "/tmp/x",
+        "--profile",
+        "base",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_answers_a_failing_source_in_one_line_and_keeps_serving() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    // Ten-minute role sessions are inside the refresh window: every request resolves again.
+    let fake = FakeAws::start(FakeConfig {
+        credential_lifetime_secs: 600,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let sb = fake_sandbox(
+        backend,
+        &fake,
+        "[profile dev-role]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = base\nrole_session_name = serve-e2e\n",
+    );
+    for imds in [false, true] {
+        let mut args = vec!["--profile", "dev-role"];
+        if imds {
+            args.push("--imds");
+        }
+        let served = Served::start(&sb, &args).unwrap();
+        let get = || -> (u16, String) {
+            if imds {
+                let token = imds_put_token(&served, "60", &[]).1;
+                http(
+                    "GET",
+                    &format!("{}dev-role", imds_roles_url(&served)),
+                    &[("X-aws-ec2-metadata-token", &token)],
+                )
+            } else {
+                http(
+                    "GET",
+                    &served.url(),
+                    &[(
+                        "Authorization",
+                        served.var("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+                    )],
+                )
+            }
+        };
+        assert_eq!(
+            get().0,
+            200,
+            "imds {imds}: the credentials resolved at start"
+        );
+        // A hostile message: two lines, to see that the answer keeps to one.
+        fake.inject(InjectedFailure {
+            op: Op::AssumeRole,
+            status: 403,
+            count: 1,
+            code: Some("AccessDenied".to_owned()),
+            message: Some("not authorized to assume Dev\nsecond line".to_owned()),
+            retry_after_ms: None,
+        });
+        let before = fake.count(Op::AssumeRole);
+        let (status, body) = get();
+        assert_eq!(fake.count(Op::AssumeRole), before + 1);
+        assert_eq!(status, 500, "imds {imds}: {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["Code"], "CredentialsUnavailable", "{doc}");
+        let message = doc["Message"].as_str().unwrap();
+        assert!(!message.contains('\n'), "one line: {message:?}");
+        assert!(
+            message.contains("AccessDenied") || message.contains("not authorized"),
+            "{message}"
+        );
+        assert!(!body.contains("SecretAccessKey"), "{body}");
+        // The server is still up and resolves again on the next request.
+        let (status, body) = get();
+        assert_eq!(status, 200, "imds {imds}: {body}");
+        assert_eq!(fake.count(Op::AssumeRole), before + 2);
+        assert!(
+            served.logs().contains("cannot serve credentials"),
+            "{}",
+            served.logs()
+        );
+    }
+}
+
 #[test]
 fn serve_hands_out_fresh_role_credentials_as_they_expire_without_restarting() {
     let Some(backend) = Backend::any() else {
@@ -307,26 +846,85 @@ fn sso_sandbox(backend: Backend, fake: &FakeAws) -> Sandbox {
     sb
 }
 
+/// keyfob's default refresh window, in seconds: credentials with less left are fetched again.
+const REFRESH_WINDOW_SECS: i64 = 15 * 60;
+
+/// How far past the refresh window the fake's credentials last when a test shows an expiry-driven
+/// refresh: the time it has to show they are served from memory, and then waits out.
+const PAST_WINDOW_SECS: i64 = 15;
+
+/// When credentials with this `Expiration` enter the default refresh window. The JSON has whole
+/// seconds, cut down: the real moment is at most a second later.
+fn enters_window(creds: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let expiration = creds["Expiration"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(expiration)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        - chrono::Duration::seconds(REFRESH_WINDOW_SECS)
+}
+
+/// Asserts that `t` is still ahead: what the test observed before it happened outside the
+/// refresh window.
+#[track_caller]
+fn assert_before(t: chrono::DateTime<chrono::Utc>) {
+    assert!(
+        chrono::Utc::now() < t,
+        "precondition: the credentials entered the refresh window before the test could check that they are served from memory ({PAST_WINDOW_SECS} s: is the machine overloaded?)"
+    );
+}
+
+/// Sleeps until two seconds after `t`.
+fn sleep_past(t: chrono::DateTime<chrono::Utc>) {
+    let left = t + chrono::Duration::seconds(2) - chrono::Utc::now();
+    if let Ok(left) = left.to_std() {
+        std::thread::sleep(left);
+    }
+}
+
 #[test]
 fn serve_refreshes_sso_role_credentials_from_the_token_cache() {
     let Some(backend) = Backend::any() else {
         return;
     };
+    // Outside the refresh window for PAST_WINDOW_SECS, then inside it.
     let fake = FakeAws::start(FakeConfig {
-        credential_lifetime_secs: 600,
+        credential_lifetime_secs: REFRESH_WINDOW_SECS + PAST_WINDOW_SECS,
         ..FakeConfig::default()
     })
     .unwrap();
     fake.configure(|c| c.device.auto_approve = true);
     let sb = sso_sandbox(backend, &fake);
+    assert_eq!(fake.count(Op::GetRoleCredentials), 0, "login fetches none");
     let served = Served::start(&sb, &["--profile", "dev"]).unwrap();
-    let before = fake.count(Op::GetRoleCredentials);
+    assert_eq!(fake.count(Op::GetRoleCredentials), 1, "resolved at start");
     let a = ecs_credentials(&served);
-    fake.expire_all();
     let b = ecs_credentials(&served);
-    assert_ne!(a["AccessKeyId"], b["AccessKeyId"]);
-    assert!(fake.count(Op::GetRoleCredentials) > before);
-    assert!(fake.issued_key(b["AccessKeyId"].as_str().unwrap()));
+    let refresh_at = enters_window(&a);
+    assert_before(refresh_at);
+    assert_eq!(a["AccessKeyId"], b["AccessKeyId"]);
+    assert_eq!(
+        fake.count(Op::GetRoleCredentials),
+        1,
+        "outside the refresh window the server answers from memory"
+    );
+
+    sleep_past(refresh_at);
+    let c = ecs_credentials(&served);
+    assert_ne!(a["AccessKeyId"], c["AccessKeyId"]);
+    assert_eq!(
+        fake.count(Op::GetRoleCredentials),
+        2,
+        "inside the refresh window the next request fetches once, with the cached SSO token"
+    );
+    assert!(fake.issued_key(c["AccessKeyId"].as_str().unwrap()));
+    let d = ecs_credentials(&served);
+    assert_eq!(c["AccessKeyId"], d["AccessKeyId"]);
+    assert_eq!(fake.count(Op::GetRoleCredentials), 2, "and not again");
+    assert_eq!(
+        fake.count_grant(Grant::RefreshToken),
+        0,
+        "the token was still valid"
+    );
 }
 
 #[test]
@@ -409,6 +1007,115 @@ fn imds_serves_botocore_and_aws_config_with_a_session_token() {
     assert_eq!(stdout(&out), format!("{MY_ROLE_ARN}\n"));
 }
 
+#[test]
+fn imds_refuses_session_token_requests_that_came_through_a_proxy() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &["--imds"]);
+    let (status, body) = imds_put_token(&served, "60", &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.len() < 100 && !body.chars().all(|c| c.is_ascii_hexdigit()),
+        "{body}"
+    );
+    let (status, token) = imds_put_token(&served, "60", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(token.len(), 64);
+}
+
+#[test]
+fn imds_session_tokens_stop_working_after_their_ttl() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &["--imds"]);
+    let (status, short) = imds_put_token(&served, "1", &[]);
+    assert_eq!(status, 200);
+    let (status, long) = imds_put_token(&served, "60", &[]);
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let roles = |token: &str| {
+        http(
+            "GET",
+            &imds_roles_url(&served),
+            &[("X-aws-ec2-metadata-token", token)],
+        )
+        .0
+    };
+    assert_eq!(roles(&short), 401, "a 1-second token, 2.5 s later");
+    assert_eq!(roles(&long), 200, "a 60-second token, 2.5 s later");
+    for ttl in ["0", "21601", "-1", "soon"] {
+        assert_eq!(imds_put_token(&served, ttl, &[]).0, 400, "ttl {ttl}");
+    }
+    assert_eq!(imds_put_token(&served, "21600", &[]).0, 200);
+}
+
+#[test]
+fn imds_keeps_at_most_1024_session_tokens_and_drops_the_oldest() {
+    /// `server::IMDS_MAX_TOKENS`.
+    const CAP: usize = 1024;
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &["--imds"]);
+    let tokens: Vec<String> = (0..=CAP)
+        .map(|_| {
+            let (status, token) = imds_put_token(&served, "600", &[]);
+            assert_eq!(status, 200);
+            token
+        })
+        .collect();
+    let roles = |token: &str| {
+        http(
+            "GET",
+            &imds_roles_url(&served),
+            &[("X-aws-ec2-metadata-token", token)],
+        )
+        .0
+    };
+    assert_eq!(roles(&tokens[0]), 401, "the oldest of {} went", CAP + 1);
+    assert_eq!(roles(&tokens[1]), 200, "the next oldest stays");
+    assert_eq!(roles(&tokens[CAP]), 200, "the newest stays");
+}
+
+#[test]
+fn imds_answers_404_for_a_role_it_does_not_serve() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = fake_sandbox(backend, &fake, "");
+    let served = serve_fake_base(&sb, &["--imds"]);
+    let token = imds_put_token(&served, "60", &[]).1;
+    let get = |role: &str| {
+        http(
+            "GET",
+            &format!("{}{role}", imds_roles_url(&served)),
+            &[("X-aws-ec2-metadata-token", &token)],
+        )
+    };
+    let (status, role) = get("");
+    assert_eq!((status, role.as_str()), (200, "base"));
+    for other in ["Admin", "base2", "BASE", "base%2F..%2Fbase"] {
+        let (status, body) = get(other);
+        assert_eq!(status, 404, "{other}: {body}");
+        assert!(!body.contains("SecretAccessKey"), "{body}");
+    }
+    assert_eq!(
+        fake.count(Op::GetSessionToken),
+        1,
+        "nothing resolved for them"
+    );
+    assert_eq!(get("base").0, 200);
+}
+
 // ---------------------------------------------------------------------------------------------
 // exec
 
@@ -487,25 +1194,100 @@ fn exec_refuses_to_nest_inside_another_profile_unless_allowed() {
 
 #[test]
 fn exec_serve_gives_the_command_a_refreshing_container_endpoint() {
-    let Some(sb) = moto_sandbox() else { return };
-    let out = sb.run(&[
-        "exec",
-        "--serve",
-        "--profile",
-        "MyRole",
-        "--",
-        "sh",
-        "-c",
-        "echo \"${AWS_ACCESS_KEY_ID-unset} $AWS_REGION\"; keyfob-sdk-probe",
-    ]);
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    // Outside the refresh window for PAST_WINDOW_SECS, then inside it.
+    let fake = FakeAws::start(FakeConfig {
+        credential_lifetime_secs: REFRESH_WINDOW_SECS + PAST_WINDOW_SECS,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let sb = fake_sandbox(
+        backend,
+        &fake,
+        "[profile dev-role]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = base\nrole_session_name = exec-e2e\nregion = eu-west-1\n",
+    );
+    // The command hands its endpoint to the test, waits for the go, then asks aws-config.
+    let endpoint = sb.home().join("endpoint");
+    let go = sb.home().join("go");
+    let script = format!(
+        "printf '%s\\n%s\\n' \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" > '{e}.tmp' && mv '{e}.tmp' '{e}' && \
+         while [ ! -e '{go}' ]; do sleep 0.1; done && \
+         echo \"${{AWS_ACCESS_KEY_ID-unset}} $AWS_REGION\" && keyfob-sdk-probe",
+        e = endpoint.display(),
+        go = go.display()
+    );
+    let child = sb
+        .keyfob(&[
+            "exec",
+            "--serve",
+            "--profile",
+            "dev-role",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !endpoint.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&endpoint).unwrap();
+    let (url, token) = text.trim().split_once('\n').unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let get = || {
+        let (status, body) = http("GET", url, &[("Authorization", token)]);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    assert_eq!(fake.count(Op::AssumeRole), 1, "resolved at start");
+    let a = get();
+    let refresh_at = enters_window(&a);
+    let b = get();
+    assert_before(refresh_at);
+    assert_eq!(a["AccessKeyId"], b["AccessKeyId"]);
+    assert_eq!(fake.count(Op::AssumeRole), 1, "served from memory");
+    sleep_past(refresh_at);
+    let c = get();
+    assert_ne!(a["AccessKeyId"], c["AccessKeyId"]);
+    assert_eq!(
+        fake.count(Op::AssumeRole),
+        2,
+        "refreshed once, in the window"
+    );
+    assert!(fake.issued_key(c["AccessKeyId"].as_str().unwrap()));
+
+    // The command's own SDK gets the fresh credentials from the same endpoint.
+    std::fs::write(&go, "").unwrap();
+    let out = child.wait_with_output().unwrap();
     assert_success(&out);
-    assert_eq!(stdout(&out), format!("unset us-east-1\n{MY_ROLE_ARN}\n"));
+    assert_eq!(
+        stdout(&out),
+        "unset eu-west-1\narn:aws:sts::123456789012:assumed-role/Dev/exec-e2e\n"
+    );
+    assert_eq!(fake.count(Op::AssumeRole), 2);
+    let who = fake.last(Op::GetCallerIdentity).unwrap();
+    assert!(
+        who.header("authorization")
+            .is_some_and(|a| a.contains(c["AccessKeyId"].as_str().unwrap())),
+        "the command signed with the refreshed key: {who:?}"
+    );
+
     // The command's death by a signal comes back as 128+N.
     let out = sb.run(&[
         "exec",
         "--serve",
         "--profile",
-        "MyRole",
+        "dev-role",
         "--",
         "sh",
         "-c",
@@ -792,6 +1574,119 @@ fn console_url_is_built_through_the_federation_endpoint() {
     let line = assert_one_line_error(&sb.run(&["console", "--profile", "base", "--no-browser"]));
     assert!(line.contains("long-term"), "{line}");
     assert_eq!(fed.queries.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn console_sends_keys_only_to_an_https_or_loopback_federation_endpoint() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let mut sb = fake_sandbox(
+        backend,
+        &fake,
+        "[profile dev-role]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = base\nrole_session_name = console-e2e\nregion = eu-west-1\n",
+    );
+    for endpoint in [
+        "http://192.0.2.1:9/federation",
+        "http://signin.aws.amazon.com/federation",
+        "http://localhost.evil.example:9/federation",
+        "ftp://127.0.0.1/federation",
+        "not a url",
+    ] {
+        sb.set_env("KEYFOB_FEDERATION_ENDPOINT", endpoint);
+        let line =
+            assert_one_line_error(&sb.run(&["console", "--profile", "dev-role", "--no-browser"]));
+        assert!(
+            line.contains("KEYFOB_FEDERATION_ENDPOINT") && line.contains(endpoint),
+            "{line}"
+        );
+    }
+    // Refused before the role's credentials existed: no request could have carried them.
+    assert_eq!(fake.count(Op::AssumeRole), 0);
+
+    let fed = federation();
+    let localhost = fed.url.replace("127.0.0.1", "localhost");
+    for endpoint in [fed.url.as_str(), localhost.as_str()] {
+        sb.set_env("KEYFOB_FEDERATION_ENDPOINT", endpoint);
+        let out = sb.run(&["console", "--profile", "dev-role", "--no-browser"]);
+        assert_success(&out);
+        assert!(
+            stdout(&out).starts_with(&format!("{endpoint}?Action=login&")),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let queries = fed.queries.lock().unwrap();
+    assert_eq!(queries.len(), 2);
+    let session: serde_json::Value = serde_json::from_str(&queries[0]["Session"]).unwrap();
+    assert!(fake.issued_key(session["sessionId"].as_str().unwrap()));
+}
+
+/// A hostile federation endpoint on 127.0.0.1: each connection gets `answer` (after the request
+/// head), or nothing at all while the test runs when `answer` is `None`.
+fn hostile_federation(answer: Option<Vec<u8>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/federation", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut silent = Vec::new();
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            match &answer {
+                Some(bytes) => {
+                    let _ = conn.write_all(bytes);
+                }
+                None => silent.push(conn),
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn console_gives_up_on_a_federation_endpoint_that_floods_or_never_answers() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let mut sb = fake_sandbox(
+        backend,
+        &fake,
+        "[profile dev-role]\nrole_arn = arn:aws:iam::123456789012:role/Dev\nsource_profile = base\nrole_session_name = console-e2e\nregion = eu-west-1\n",
+    );
+    // 8 MiB of JSON-looking answer: more than a sign-in token could ever be.
+    let body = format!("{{\"SigninToken\":\"{}\"}}", "a".repeat(8 * 1024 * 1024));
+    let mut flood = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    flood.extend_from_slice(body.as_bytes());
+    sb.set_env(
+        "KEYFOB_FEDERATION_ENDPOINT",
+        &hostile_federation(Some(flood)),
+    );
+    let line =
+        assert_one_line_error(&sb.run(&["console", "--profile", "dev-role", "--no-browser"]));
+    assert!(line.contains("more than 64 KiB"), "{line}");
+
+    // Accepts, reads the request, never answers: bounded by the operation timeout (30 s).
+    sb.set_env("KEYFOB_FEDERATION_ENDPOINT", &hostile_federation(None));
+    let started = std::time::Instant::now();
+    let out = sb.run(&["console", "--profile", "dev-role", "--no-browser"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "console waited {:?}",
+        started.elapsed()
+    );
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("no answer within 30 s"), "{line}");
+    let secret_free = !line.contains("sessionKey") && !line.contains("Session=");
+    assert!(secret_free, "{line}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,11 +131,8 @@ fn add_keeps_the_users_config_and_offers_to_clean_the_credentials_file() {
     assert_eq!(sb.read_config().matches("credential_process").count(), 1);
 }
 
-#[test]
-fn status_lists_entries_without_secrets_and_remove_forgets_them() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(status_lists_entries_without_secrets_and_remove_forgets_them);
+fn status_lists_entries_without_secrets_and_remove_forgets_them(backend: Backend) {
     let sb = Sandbox::new(backend);
     sb.add_user("base", AKID, SECRET);
     let out = sb.run(&["status", "--json"]);
@@ -214,11 +211,8 @@ fn secret_service_that_is_not_running_is_named_with_the_fix() {
     assert!(line.contains("KEYFOB_KEYRING=keyutils"), "{line}");
 }
 
-#[test]
-fn secrets_never_reach_verbose_logs() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(secrets_never_reach_verbose_logs);
+fn secrets_never_reach_verbose_logs(backend: Backend) {
     let sb = Sandbox::new(backend);
     let out = sb.run_with_stdin(
         &["-vvv", "add", "base", "--from-stdin", "--yes"],

@@ -4,9 +4,14 @@
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
 mod bridges;
+mod chains;
+mod eks;
 mod foundation;
+mod keychains;
 mod mfa;
+mod populate;
 mod saml;
 mod sso;
 mod sso_support;
 mod support;
+mod trust;

@@ -2,15 +2,33 @@
 //! refreshed once for many concurrent callers (counted by the fake STS).
 
 use crate::support::*;
-use keyfob_tests::fake::{FakeAws, FakeConfig, Op};
+use keyfob_tests::fake::{FakeAws, FakeConfig, Op, StaticUser};
 
 fn mfa_sandbox(backend: Backend, fake: &FakeAws, extra: &str) -> Sandbox {
+    let user = fake.static_user();
+    mfa_sandbox_with_keys(
+        backend,
+        fake,
+        extra,
+        &user.access_key_id,
+        &user.secret_access_key,
+    )
+}
+
+/// `[profile dev]` with an MFA device and these IAM user keys in the keychain. The fake STS
+/// verifies every signature: a test passes only if keyfob signs with the secret it was given.
+fn mfa_sandbox_with_keys(
+    backend: Backend,
+    fake: &FakeAws,
+    extra: &str,
+    access_key_id: &str,
+    secret: &str,
+) -> Sandbox {
     let mut sb = Sandbox::new(backend);
     sb.write_config(&format!(
         "[profile dev]\nmfa_serial = arn:aws:iam::123456789012:mfa/static-user\nregion = eu-west-1\n{extra}"
     ));
-    let user = fake.static_user();
-    sb.add_user("dev", &user.access_key_id, &user.secret_access_key);
+    sb.add_user("dev", access_key_id, secret);
     for (k, v) in fake.endpoint_env() {
         sb.set_env(k, &v);
     }
@@ -56,11 +74,8 @@ fn fifty_concurrent_cold_requests_make_exactly_one_get_session_token() {
     }
 }
 
-#[test]
-fn a_cached_session_is_served_without_calling_sts() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_cached_session_is_served_without_calling_sts);
+fn a_cached_session_is_served_without_calling_sts(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let sb = mfa_sandbox(backend, &fake, "");
     assert_success(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
@@ -75,11 +90,10 @@ fn a_cached_session_is_served_without_calling_sts() {
     assert!(body.contains("123456"), "the code reached STS: {body}");
 }
 
-#[test]
-fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile);
+fn credentials_inside_the_refresh_window_are_refreshed_and_the_window_is_per_profile(
+    backend: Backend,
+) {
     // Ten-minute sessions: inside the default 15-minute window at once.
     let fake = FakeAws::start(FakeConfig {
         credential_lifetime_secs: 600,
@@ -128,11 +142,8 @@ fn without_a_code_or_terminal_credential_process_says_to_log_in() {
     assert_eq!(fake.count(Op::GetSessionToken), 0);
 }
 
-#[test]
-fn a_wrong_mfa_code_is_one_line_and_stores_nothing() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_wrong_mfa_code_is_one_line_and_stores_nothing);
+fn a_wrong_mfa_code_is_one_line_and_stores_nothing(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     fake.configure(|c| c.sts.bad_mfa = true);
     let sb = mfa_sandbox(backend, &fake, "");
@@ -155,4 +166,68 @@ fn an_unreachable_sts_is_one_line() {
     let line =
         assert_one_line_error(&sb.run(&["login", "--profile", "dev", "--mfa-code", "123456"]));
     assert!(line.contains("could not reach"), "{line}");
+}
+
+#[test]
+fn an_iam_user_stored_with_a_wrong_secret_is_refused_by_sts_in_one_line() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let user = fake.static_user();
+    let wrong = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYnotTheSecret";
+    let sb = mfa_sandbox_with_keys(backend, &fake, "", &user.access_key_id, wrong);
+    let out = sb.run(&[
+        "credential-process",
+        "--profile",
+        "dev",
+        "--mfa-code",
+        "123456",
+    ]);
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("GetSessionToken"), "{line}");
+    assert!(line.contains("SignatureDoesNotMatch"), "{line}");
+    assert!(!line.contains(wrong), "the secret is never shown: {line}");
+    assert_eq!(fake.count(Op::GetSessionToken), 1);
+    assert!(fake.issued_credentials().is_empty(), "STS issued nothing");
+    assert_eq!(sb.stored_keys(), vec!["iam-user/dev".to_owned()]);
+}
+
+#[test]
+fn a_user_registered_with_the_fake_is_served_with_its_own_key() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let carol = StaticUser {
+        access_key_id: "AKIAE2EREGISTERED001".to_owned(),
+        secret_access_key: "carolsSecretAccessKey0000000000000000000".to_owned(),
+        account_id: "210987654321".to_owned(),
+        user_name: "carol".to_owned(),
+    };
+    fake.register_user(carol.clone());
+    let sb = mfa_sandbox_with_keys(
+        backend,
+        &fake,
+        "",
+        &carol.access_key_id,
+        &carol.secret_access_key,
+    );
+    let out = sb.run(&["whoami", "--profile", "dev", "--mfa-code", "123456"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("arn:aws:iam::210987654321:user/carol"),
+        "{}",
+        stdout(&out)
+    );
+    // Signed with the session's keys, which STS issued against carol's signed request.
+    let signer = fake.last(Op::GetCallerIdentity).unwrap();
+    let session = fake.issued_credentials().pop().unwrap();
+    assert!(
+        signer
+            .header("authorization")
+            .unwrap()
+            .contains(&format!("Credential={}/", session.access_key_id)),
+        "{signer:?}"
+    );
 }

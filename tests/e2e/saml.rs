@@ -196,10 +196,9 @@ fn configure_saml_writes_the_profile_and_refuses_plain_http_to_another_host() {
     assert_eq!(sb.read_config(), before);
 }
 
-#[test]
-fn saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto() {
-    let (Some(backend), Some(idp), Some(moto)) = (
-        Backend::any(),
+on_each_backend!(saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto);
+fn saml_login_for_one_role_serves_botocore_and_the_rust_sdk_through_moto(backend: Backend) {
+    let (Some(idp), Some(moto)) = (
         peer("KEYFOB_TEST_SAML_IDP_URL"),
         peer("KEYFOB_TEST_MOTO_URL"),
     ) else {
@@ -320,9 +319,9 @@ fn saml_wrong_password_is_one_line_and_stores_nothing() {
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 0);
 }
 
-#[test]
-fn saml_credential_process_refreshes_silently_with_the_stored_password() {
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(saml_credential_process_refreshes_silently_with_the_stored_password);
+fn saml_credential_process_refreshes_silently_with_the_stored_password(backend: Backend) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
@@ -357,10 +356,13 @@ fn saml_credential_process_refreshes_silently_with_the_stored_password() {
     assert!(has_password(&sb));
 }
 
-#[test]
-fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it()
-{
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(
+    saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it
+);
+fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_password_clears_it(
+    backend: Backend,
+) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
@@ -392,9 +394,9 @@ fn saml_credential_process_without_a_stored_password_says_to_log_in_and_forget_p
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
 }
 
-#[test]
-fn saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried() {
-    let (Some(backend), Some(idp)) = (Backend::any(), peer("KEYFOB_TEST_SAML_IDP_URL")) else {
+on_each_backend!(saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried);
+fn saml_a_stored_password_the_idp_rejects_is_forgotten_not_retried(backend: Backend) {
+    let Some(idp) = peer("KEYFOB_TEST_SAML_IDP_URL") else {
         return;
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
@@ -696,4 +698,287 @@ fn saml_secrets_never_reach_verbose_logs() {
         assert!(!log.contains("SAMLResponse="), "{what}:\n{log}");
         assert!(!log.contains("AuthState="), "{what}: session state:\n{log}");
     }
+}
+
+// Issue 8.3: the IdP password goes only where the user pointed. A hostile TLS IdP
+// (`saml/hostile.rs`) with a second TLS origin and a plain-http recorder that keep every
+// request; keyfob trusts their throwaway CA through SSL_CERT_FILE.
+
+mod hostile;
+
+use hostile::Hostile;
+
+/// A sandbox trusting `h`'s CA, with `[profile corp]` at `h`'s `/{route}/start`, STS at `fake`.
+fn hostile_sandbox(
+    backend: Backend,
+    h: &Hostile,
+    route: &str,
+    fake: &FakeAws,
+    more: &[&str],
+) -> Sandbox {
+    let mut sb = Sandbox::new(backend);
+    let ca = sb.home().join("throwaway-ca.pem");
+    std::fs::write(&ca, &h.ca_pem).unwrap();
+    sb.set_env("SSL_CERT_FILE", &ca.display().to_string());
+    sb.set_env("AWS_ENDPOINT_URL_STS", &fake.url());
+    let url = format!("{}/{route}/start", h.idp);
+    let mut args = vec!["--region", "us-east-1"];
+    args.extend_from_slice(more);
+    configure(&sb, &url, hostile::USER, &args);
+    sb
+}
+
+/// Asserts that the password reached no listener but the ones in `allowed`.
+#[track_caller]
+fn password_reached_only(h: &Hostile, allowed: &[&str]) {
+    let leaked: Vec<_> = h
+        .password_seen_by()
+        .into_iter()
+        .filter(|s| !allowed.contains(&s.origin.as_str()))
+        .collect();
+    assert!(leaked.is_empty(), "the password reached {leaked:?}");
+}
+
+#[test]
+fn saml_tls_idp_is_trusted_through_ssl_cert_file_only() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = hostile_sandbox(backend, &h, "ok", &fake, &[]);
+    assert_success(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
+    password_reached_only(&h, &[&h.idp]);
+
+    // Without SSL_CERT_FILE the system roots apply, and the throwaway CA is not among them.
+    let mut plain = Sandbox::new(backend);
+    plain.set_env("AWS_ENDPOINT_URL_STS", &fake.url());
+    configure(&plain, &format!("{}/ok/start", h.idp), hostile::USER, &[]);
+    let line = assert_one_line_error(&login_with_password(&plain, hostile::PASSWORD, &[]));
+    assert!(line.contains("could not reach the IdP"), "{line}");
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
+}
+
+#[test]
+fn saml_password_307_to_plain_http_is_refused_and_never_sent() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    // Even with the recorder trusted: never from https to http.
+    let trusting_it = ["--trusted-origin", h.r.as_str()];
+    for more in [&[][..], &trusting_it[..]] {
+        let sb = hostile_sandbox(backend, &h, "to-http", &fake, more);
+        let out = login_with_password(&sb, hostile::PASSWORD, &[]);
+        assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+        let line = assert_one_line_error(&out);
+        assert!(
+            line.contains(&format!(
+                "the IdP answered the login with a 307 redirect that would send your password again, from https to plain http at {}",
+                h.r
+            )),
+            "{line}"
+        );
+        assert!(!line.contains(hostile::PASSWORD), "{line}");
+        assert!(sb.stored_keys().is_empty(), "{:?}", sb.stored_keys());
+    }
+    assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+    password_reached_only(&h, &[&h.idp]);
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 0);
+}
+
+#[test]
+fn saml_password_307_or_308_to_another_https_origin_is_refused_and_never_sent() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    for (route, status) in [("to-https", 307), ("to-https-308", 308)] {
+        let sb = hostile_sandbox(backend, &h, route, &fake, &[]);
+        let out = login_with_password(&sb, hostile::PASSWORD, &[]);
+        assert!(h.seen_by(&h.b).is_empty(), "{:?}", h.seen_by(&h.b));
+        let line = assert_one_line_error(&out);
+        assert!(
+            line.contains(&format!(
+                "the IdP answered the login with a {status} redirect that would send your password again, to {}, which is not the origin of keyfob_saml_url; if you trust it, add it to keyfob_saml_trusted_origins of profile corp",
+                h.b
+            )),
+            "{line}"
+        );
+        assert!(sb.stored_keys().is_empty(), "{:?}", sb.stored_keys());
+    }
+    assert!(h.seen_by(&h.b).is_empty(), "{:?}", h.seen_by(&h.b));
+    password_reached_only(&h, &[&h.idp]);
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 0);
+}
+
+#[test]
+fn saml_login_form_posting_to_another_origin_needs_keyfob_saml_trusted_origins() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = hostile_sandbox(backend, &h, "offsite", &fake, &[]);
+    let line = assert_one_line_error(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert!(
+        line.contains(&format!(
+            "the IdP's login form would send your password to {}, which is not the origin of keyfob_saml_url; if you trust it, add it to keyfob_saml_trusted_origins of profile corp",
+            h.b
+        )),
+        "{line}"
+    );
+    assert!(sb.stored_keys().is_empty(), "{:?}", sb.stored_keys());
+    assert!(h.seen_by(&h.b).is_empty(), "{:?}", h.seen_by(&h.b));
+    password_reached_only(&h, &[]);
+
+    // Trusted (as configure writes it), the login goes through and the password goes there.
+    let b_slash = format!("{}/", h.b);
+    let sb = hostile_sandbox(
+        backend,
+        &h,
+        "offsite",
+        &fake,
+        &["--trusted-origin", &b_slash],
+    );
+    assert!(
+        sb.read_config()
+            .contains(&format!("keyfob_saml_trusted_origins = {}\n", h.b)),
+        "{}",
+        sb.read_config()
+    );
+    assert_success(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
+    let posts: Vec<_> = h
+        .password_seen_by()
+        .into_iter()
+        .map(|s| (s.origin, s.method, s.uri))
+        .collect();
+    assert_eq!(posts, [(h.b.clone(), "POST".into(), "/ok/login".into())]);
+}
+
+#[test]
+fn saml_get_login_form_is_refused() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = hostile_sandbox(backend, &h, "getform", &fake, &[]);
+    let line = assert_one_line_error(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert!(
+        line.contains("would put your password into a URL"),
+        "{line}"
+    );
+    let seen: Vec<_> = h.seen().into_iter().map(|s| (s.method, s.uri)).collect();
+    assert_eq!(seen, [("GET".to_owned(), "/getform/start".to_owned())]);
+    assert!(sb.stored_keys().is_empty(), "{:?}", sb.stored_keys());
+}
+
+#[test]
+fn saml_password_free_redirects_cross_https_origins_and_reach_http_on_this_machine() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    // https IdP -> 302 -> login page on another https origin, whose form posts to the IdP.
+    let sb = hostile_sandbox(backend, &h, "cross", &fake, &[]);
+    assert_success(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    let b: Vec<_> = h
+        .seen_by(&h.b)
+        .into_iter()
+        .map(|s| (s.method, s.uri))
+        .collect();
+    assert_eq!(b, [("GET".to_owned(), "/form".to_owned())]);
+    // https IdP -> 302 -> a page on plain http on this machine, whose form posts to the IdP.
+    let sb = hostile_sandbox(backend, &h, "to-local", &fake, &[]);
+    assert_success(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    let r: Vec<_> = h
+        .seen_by(&h.r)
+        .into_iter()
+        .map(|s| (s.method, s.uri))
+        .collect();
+    assert_eq!(r, [("GET".to_owned(), "/form".to_owned())]);
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2);
+    password_reached_only(&h, &[&h.idp]);
+}
+
+#[test]
+fn saml_silent_relogin_refuses_the_hostile_307_like_login_does() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = hostile_sandbox(backend, &h, "flip", &fake, &[]);
+    // One-hour sessions are always inside a 13-hour window: every call signs in again.
+    let config = sb.read_config();
+    sb.write_config(&format!("{config}keyfob_refresh_window = 13h\n"));
+    assert_success(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert!(has_password(&sb));
+    assert_success(&sb.run(&["credential-process", "--profile", PROFILE]));
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2, "a silent re-login");
+
+    h.turn();
+    let refusal = format!(
+        "the IdP answered the login with a 307 redirect that would send your password again, from https to plain http at {}",
+        h.r
+    );
+    let out = sb.run(&["credential-process", "--profile", PROFILE]);
+    assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+    let line = assert_one_line_error(&out);
+    assert!(line.contains(&refusal), "{line}");
+    assert!(!line.contains(hostile::PASSWORD), "{line}");
+    // `keyfob login` with the stored password meets the same refusal.
+    let line = assert_one_line_error(&sb.run(&["login", "--profile", PROFILE]));
+    assert!(line.contains(&refusal), "{line}");
+    assert!(h.seen_by(&h.r).is_empty(), "{:?}", h.seen_by(&h.r));
+    password_reached_only(&h, &[&h.idp]);
+    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2);
+    // Not a wrong password: it stays stored.
+    assert!(has_password(&sb));
+}
+
+#[test]
+fn saml_a_bad_trusted_origin_is_one_line_before_any_request() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let h = Hostile::start();
+    let fake = FakeAws::start(FakeConfig::default()).unwrap();
+    let sb = hostile_sandbox(backend, &h, "ok", &fake, &[]);
+    let before = sb.read_config();
+    let line = assert_one_line_error(&sb.run(&[
+        "configure",
+        "saml",
+        PROFILE,
+        "--url",
+        &format!("{}/ok/start", h.idp),
+        "--username",
+        hostile::USER,
+        "--trusted-origin",
+        "https://login.example.com/saml",
+    ]));
+    assert!(
+        line.contains("--trusted-origin") && line.contains("nothing was written"),
+        "{line}"
+    );
+    assert_eq!(sb.read_config(), before);
+
+    sb.write_config(&format!(
+        "{before}keyfob_saml_trusted_origins = {} login.example.com\n",
+        h.b
+    ));
+    let line = assert_one_line_error(&login_with_password(&sb, hostile::PASSWORD, &[]));
+    assert!(
+        line.contains("keyfob_saml_trusted_origins of profile corp: \"login.example.com\""),
+        "{line}"
+    );
+    assert!(h.seen().is_empty(), "{:?}", h.seen());
+    assert!(sb.stored_keys().is_empty());
 }

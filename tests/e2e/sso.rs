@@ -6,11 +6,13 @@
 use crate::sso_support::*;
 use crate::support::*;
 use base64::Engine as _;
-use keyfob_tests::fake::{Account, ExpireRequest, FakeAws, FakeConfig, Grant, Op, Org};
+use keyfob_tests::fake::{
+    Account, ExpireRequest, FakeAws, FakeConfig, Grant, InjectedFailure, Op, Org, POLLED_TOO_FAST,
+};
 use sha2::Digest as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn start(config: FakeConfig) -> FakeAws {
     FakeAws::start(config).expect("start the fake IAM Identity Center")
@@ -100,10 +102,18 @@ fn login_pkce_registers_a_public_client_and_redirects_with_s256() {
     // No mirror unless asked for.
     assert!(!sb.home().join(".aws/sso/cache").exists());
 
-    // A second login reuses the registration.
+    // A second login reuses the registration, after asking the IdP whether it still knows
+    // it (one token request with a code that cannot exist, before the browser opens).
     login(&sb, &[]);
     assert_eq!(fake.count(Op::RegisterClient), 1);
-    assert_eq!(fake.count_grant(Grant::AuthorizationCode), 2);
+    assert_eq!(fake.count_grant(Grant::AuthorizationCode), 3);
+    let codes: Vec<String> = fake
+        .history(Op::CreateToken)
+        .iter()
+        .filter_map(|r| r.json_str("code").map(str::to_owned))
+        .collect();
+    assert_eq!(codes[1], "keyfob-client-check", "{codes:?}");
+    assert_eq!(fake.count(Op::Authorize), 2);
 }
 
 #[test]
@@ -151,6 +161,9 @@ fn login_device_flow_survives_pending_and_slow_down() {
         gaps[1..].iter().all(|g| *g >= Duration::from_millis(105)),
         "{gaps:?}"
     );
+    // The fake enforces the same (scaled) interval plus 5 s per slow_down: keyfob kept it.
+    assert!(fake.config().device.enforce_interval);
+    assert_eq!(fake.counters()[POLLED_TOO_FAST], 0, "{:?}", fake.counters());
     assert!(sb.stored_keys().contains(&"sso-token/demo".to_owned()));
 }
 
@@ -291,11 +304,8 @@ fn login_profile(sb: &Sandbox, profile: &str) {
 // ---------------------------------------------------------------------------------------------
 // refresh
 
-#[test]
-fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token);
+fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.expire_all();
@@ -320,11 +330,8 @@ fn an_access_token_the_portal_refuses_is_refreshed_with_the_refresh_token() {
     assert_eq!(fake.count_grant(Grant::RefreshToken), 2);
 }
 
-#[test]
-fn a_token_inside_the_refresh_window_is_refreshed_before_use() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(a_token_inside_the_refresh_window_is_refreshed_before_use);
+fn a_token_inside_the_refresh_window_is_refreshed_before_use(backend: Backend) {
     // Ten-minute tokens: inside the 15-minute window as soon as they are issued.
     let fake = start(FakeConfig {
         token_lifetime_secs: 600,
@@ -388,11 +395,8 @@ fn when_refresh_is_impossible_credential_process_names_the_login_command() {
 // ---------------------------------------------------------------------------------------------
 // credential-process
 
-#[test]
-fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due);
+fn credential_process_serves_cached_credentials_and_fetches_fresh_ones_when_due(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     fake.reset();
@@ -466,52 +470,6 @@ fn fifty_concurrent_cold_credential_process_calls_make_one_get_role_credentials(
 
 // ---------------------------------------------------------------------------------------------
 // populate
-
-#[test]
-fn populate_a_thousand_accounts_through_throttling() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
-    let fake = start(FakeConfig {
-        org: Org::generated(1000, 3),
-        ..FakeConfig::default()
-    });
-    let mut sb = sso_sandbox(backend, &fake);
-    login(&sb, &[]);
-    // Every 7th list call is a 429, and the backoff waits its real length.
-    fake.configure(|c| c.throttle_every_n = 7);
-    sb.set_env("KEYFOB_TEST_POLL_SCALE", "1");
-    let started = Instant::now();
-    let out = populate(&sb, &[]);
-    let took = started.elapsed();
-    assert_success(&out);
-    assert!(
-        stderr(&out).contains("1000 accounts, 3000 profiles: 3000 were added"),
-        "{}",
-        stderr(&out)
-    );
-    let config = sb.read_config();
-    let names = profile_names(&config);
-    assert_eq!(names.len(), 3000);
-    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), 3000);
-    for n in ["acct-0001.Admin", "acct-0500.ReadOnly", "acct-1000.Dev"] {
-        assert!(unique.contains(&n.to_owned()), "{n}");
-    }
-    let roles = fake.count(Op::ListAccountRoles);
-    let accounts = fake.count(Op::ListAccounts);
-    assert!(
-        roles + accounts > 1000 + 50,
-        "throttled calls were retried: {roles} + {accounts}"
-    );
-    #[allow(clippy::print_stderr)] // the timing, for whoever reads the test's output
-    {
-        eprintln!(
-            "populate of 1000 x 3 with every 7th call throttled: {took:?} ({accounts} ListAccounts, {roles} ListAccountRoles)"
-        );
-    }
-    assert!(took < Duration::from_secs(60), "took {took:?}");
-}
 
 #[test]
 fn populate_prune_removes_only_managed_profiles_no_longer_assigned() {
@@ -896,11 +854,8 @@ fn native_style_with_write_sso_cache_mirrors_the_token_in_the_aws_cli_format() {
     assert_eq!(mode(&path), 0o600);
 }
 
-#[test]
-fn botocore_and_aws_config_resolve_process_style_profiles() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(botocore_and_aws_config_resolve_process_style_profiles);
+fn botocore_and_aws_config_resolve_process_style_profiles(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = populated(backend, &fake);
     assert_eq!(
@@ -1007,11 +962,8 @@ fn botocore_refreshes_a_mirrored_token_keyfob_wrote() {
 // ---------------------------------------------------------------------------------------------
 // logout
 
-#[test]
-fn logout_ends_the_session_and_forgets_tokens_and_the_mirror() {
-    let Some(backend) = Backend::any() else {
-        return;
-    };
+on_each_backend!(logout_ends_the_session_and_forgets_tokens_and_the_mirror);
+fn logout_ends_the_session_and_forgets_tokens_and_the_mirror(backend: Backend) {
     let fake = start(FakeConfig::default());
     let sb = sso_sandbox(backend, &fake);
     login(&sb, &["--write-sso-cache"]);
@@ -1038,15 +990,51 @@ fn logout_ends_the_session_and_forgets_tokens_and_the_mirror() {
         "{}",
         stderr(&out)
     );
+    // The refresh token went with the session: keyfob does not even try it.
+    let refreshes = fake.count_grant(Grant::RefreshToken);
     for profile in ["acct-0001.Admin", "acct-0002.Admin"] {
         let out = sb.run(&["credential-process", "--profile", profile]);
         assert_eq!(assert_one_line_error(&out), expired_line());
     }
+    assert_eq!(fake.count_grant(Grant::RefreshToken), refreshes);
+    assert_eq!(fake.count(Op::GetRoleCredentials), 1);
 
     // Signed out already: --all has nothing to do.
     let out = sb.run(&["logout", "--all"]);
     assert_success(&out);
     assert_eq!(fake.count(Op::Logout), 1);
+}
+
+#[test]
+fn a_session_ended_elsewhere_is_tried_once_and_then_login_is_named() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = start(FakeConfig::default());
+    let sb = populated(backend, &fake);
+    // `aws sso logout` (or the administrator) ends the session at the IdP: its access and
+    // refresh tokens stop working, while keyfob still holds them.
+    let token = fake.issued_tokens().pop().unwrap().access_token;
+    let mut stream = std::net::TcpStream::connect(fake.addr()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!(
+            "POST /logout HTTP/1.1\r\nHost: {}\r\nx-amz-sso_bearer_token: {token}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+            fake.addr()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    fake.reset();
+    let out = sb.run(&["credential-process", "--profile", "acct-0001.Admin"]);
+    assert_eq!(assert_one_line_error(&out), expired_line());
+    // The refused token, one refresh with the dead refresh token, and no more.
+    assert_eq!(fake.count(Op::GetRoleCredentials), 1);
+    assert_eq!(fake.count_grant(Grant::RefreshToken), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1148,25 +1136,214 @@ fn configure_refuses_a_start_url_that_is_not_https_and_a_region_that_does_not_ex
 }
 
 #[test]
-fn a_callback_with_a_wrong_state_is_refused_and_its_code_never_exchanged() {
+fn hostile_callbacks_get_400_or_403_and_the_login_still_completes() {
     let Some(backend) = Backend::any() else {
         return;
     };
     let fake = start(FakeConfig::default());
     let mut sb = sso_sandbox(backend, &fake);
+    // Before the real redirect, the stand-in plays local processes: a forged state, no state,
+    // and the real query under a foreign Host (a DNS-rebinding page); it logs their statuses.
+    let log = sb.home().join("hostile.log");
     sb.set_env(
         "BROWSER",
-        fixture("browser-forged-state.sh").to_str().unwrap(),
+        fixture("browser-hostile-callbacks.sh").to_str().unwrap(),
     );
-    let before = snapshot(&sb);
-    let line = assert_one_line_error(&sb.run(&["-q", "login", "--sso-session", SESSION]));
+    sb.set_env("KEYFOB_TEST_HOSTILE_LOG", log.to_str().unwrap());
+    let out = login(&sb, &[]);
     assert!(
-        line.contains("the sign-in callback carried a state this login did not send"),
+        stderr(&out).contains("Signed in to SSO session demo"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "400\n400\n403\n",
+        "forged state, no state, foreign Host"
+    );
+    let exchanged: Vec<String> = fake
+        .history(Op::CreateToken)
+        .iter()
+        .filter_map(|r| r.json_str("code").map(str::to_owned))
+        .collect();
+    assert_eq!(exchanged.len(), 1, "{exchanged:?}");
+    assert!(exchanged[0].starts_with("fakecode"), "{exchanged:?}");
+    assert_eq!(fake.count(Op::Authorize), 1);
+    assert!(sb.stored_keys().contains(&"sso-token/demo".to_owned()));
+}
+
+#[test]
+fn a_registration_the_idp_forgot_is_replaced_by_exactly_one_new_one() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = start(FakeConfig::default());
+    let sb = sso_sandbox(backend, &fake);
+    for flow in [&[][..], &["--use-device-code"]] {
+        login(&sb, flow);
+        let registered = fake.count(Op::RegisterClient);
+        let stored = keychain_snapshot(&sb)["sso-client/demo"].clone();
+        assert!(fake.forget_clients(None) >= 1);
+        login(&sb, flow);
+        assert_eq!(
+            fake.count(Op::RegisterClient),
+            registered + 1,
+            "{flow:?}: one new RegisterClient"
+        );
+        assert_ne!(
+            keychain_snapshot(&sb)["sso-client/demo"],
+            stored,
+            "the new registration replaced the forgotten one"
+        );
+    }
+
+    // A new registration the IdP refuses as well is the error, not a loop.
+    fake.forget_clients(None);
+    fake.reset();
+    fake.inject(InjectedFailure {
+        op: Op::StartDeviceAuthorization,
+        status: 401,
+        count: 2,
+        code: Some("InvalidClientException".into()),
+        message: Some("Client registration is not accepted here".into()),
+        retry_after_ms: None,
+    });
+    let before = snapshot(&sb);
+    let line = assert_one_line_error(&sb.run(&[
+        "-q",
+        "login",
+        "--sso-session",
+        SESSION,
+        "--use-device-code",
+    ]));
+    assert!(line.contains("InvalidClientException"), "{line}");
+    assert!(
+        line.contains("Client registration is not accepted here"),
+        "the server's error_description: {line}"
+    );
+    assert_eq!(fake.count(Op::RegisterClient), 1);
+    assert_eq!(fake.count(Op::StartDeviceAuthorization), 2);
+    assert_eq!(snapshot(&sb), before);
+}
+
+#[test]
+fn credential_process_backs_off_through_throttling_and_succeeds() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let fake = start(FakeConfig::default());
+    let sb = populated(backend, &fake);
+    let throttle = |op: Op, count: u32| {
+        fake.inject(InjectedFailure {
+            op,
+            status: 429,
+            count,
+            code: None,
+            message: None,
+            retry_after_ms: Some(200),
+        });
+    };
+    let gaps = |op: Op| -> Vec<Duration> {
+        fake.history(op)
+            .windows(2)
+            .map(|w| (w[1].at - w[0].at).to_std().unwrap())
+            .collect()
+    };
+
+    // GetRoleCredentials: throttled twice, served on the third attempt.
+    fake.reset();
+    throttle(Op::GetRoleCredentials, 2);
+    let json = creds_json(&sb.run(&["credential-process", "--profile", "acct-0001.Admin"]));
+    assert!(fake.issued_key(json["AccessKeyId"].as_str().unwrap()));
+    assert_eq!(fake.count(Op::GetRoleCredentials), 3);
+    let waited = gaps(Op::GetRoleCredentials);
+    assert!(
+        waited.iter().all(|g| *g >= Duration::from_millis(200)),
+        "keyfob waited the server's x-amz-retry-after: {waited:?}"
+    );
+    #[allow(clippy::print_stderr)] // the figures, for whoever reads the test's output
+    {
+        eprintln!("GetRoleCredentials: 3 attempts, waits {waited:?}");
+    }
+
+    // The refresh (CreateToken): the portal refuses the expired token, the refresh is
+    // throttled twice, then the token and the credentials are served.
+    fake.expire_all();
+    fake.reset();
+    throttle(Op::CreateToken, 2);
+    creds_json(&sb.run(&["credential-process", "--profile", "acct-0002.Admin"]));
+    let refreshes = fake.history(Op::CreateToken);
+    assert_eq!(refreshes.len(), 3, "two throttled, then served");
+    assert!(
+        refreshes
+            .iter()
+            .all(|r| r.json_str("grantType") == Some("refresh_token"))
+    );
+    // Throttled calls are turned away before the grant is looked at.
+    assert_eq!(fake.count_grant(Grant::RefreshToken), 1);
+    assert_eq!(
+        fake.count(Op::GetRoleCredentials),
+        2,
+        "refused once, then served"
+    );
+    let waited = gaps(Op::CreateToken);
+    assert!(
+        waited.iter().all(|g| *g >= Duration::from_millis(200)),
+        "{waited:?}"
+    );
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("CreateToken (refresh): 3 attempts, waits {waited:?}");
+    }
+
+    // Throttled on every attempt: one line, nothing cached.
+    fake.reset();
+    throttle(Op::GetRoleCredentials, 10);
+    let before = snapshot(&sb);
+    let line =
+        assert_one_line_error(&sb.run(&["credential-process", "--profile", "acct-0003.Admin"]));
+    assert!(
+        line.contains("GetRoleCredentials failed: TooManyRequestsException"),
         "{line}"
     );
-    assert_eq!(fake.count(Op::Authorize), 1);
-    assert_eq!(fake.count(Op::CreateToken), 0);
+    assert_eq!(fake.count(Op::GetRoleCredentials), 3, "bounded attempts");
     assert_eq!(snapshot(&sb), before);
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "throttled throughout: {} GetRoleCredentials attempts",
+            fake.count(Op::GetRoleCredentials)
+        );
+    }
+}
+
+#[test]
+fn populate_lists_every_page_of_an_accounts_roles() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    // 45 roles in one account; the fake serves 20 a page whatever keyfob asks for.
+    let mut org = Org::generated(2, 2);
+    org.accounts[1].roles = (1..=45).map(|n| format!("Role{n:02}")).collect();
+    let fake = start(FakeConfig::with_org(org));
+    assert_eq!(fake.config().page_size, 20);
+    let sb = sso_sandbox(backend, &fake);
+    login(&sb, &[]);
+    let out = populate(&sb, &[]);
+    assert_success(&out);
+    let names = profile_names(&sb.read_config());
+    let big: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("acct-0002."))
+        .collect();
+    assert_eq!(big.len(), 45, "{big:?}");
+    assert!(names.contains(&"acct-0002.Role45".to_owned()));
+    let pages = fake
+        .history(Op::ListAccountRoles)
+        .into_iter()
+        .filter(|r| r.query["account_id"] == "111100000002")
+        .count();
+    assert_eq!(pages, 3);
 }
 
 #[test]

@@ -26,16 +26,21 @@ pub(crate) fn start_url(fake: &FakeAws) -> String {
     format!("{}/start", fake.url())
 }
 
+/// The `KEYFOB_TEST_POLL_SCALE` of [`sso_sandbox`]: keyfob's device-flow and backoff waits
+/// are this fraction of the real ones, and the fake enforces the poll interval at that scale.
+pub(crate) const POLL_SCALE: f64 = 0.01;
+
 /// A sandbox whose SDK endpoints are the fake, whose `$BROWSER` follows the sign-in redirect,
-/// whose device-flow and backoff waits are 1 % of the real ones, and whose config holds
-/// `[sso-session demo]` written by `keyfob configure`.
+/// whose device-flow and backoff waits are 1 % of the real ones (and the fake's enforced
+/// interval too), and whose config holds `[sso-session demo]` written by `keyfob configure`.
 pub(crate) fn sso_sandbox(backend: Backend, fake: &FakeAws) -> Sandbox {
     let mut sb = Sandbox::new(backend);
     for (k, v) in fake.endpoint_env() {
         sb.set_env(k, &v);
     }
     sb.set_env("BROWSER", fixture("browser.sh").to_str().unwrap());
-    sb.set_env("KEYFOB_TEST_POLL_SCALE", "0.01");
+    sb.set_env("KEYFOB_TEST_POLL_SCALE", &POLL_SCALE.to_string());
+    fake.configure(|c| c.device.interval_scale = POLL_SCALE);
     let url = start_url(fake);
     assert_success(&sb.run(&[
         "configure",

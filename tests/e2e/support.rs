@@ -1,7 +1,7 @@
 //! The sandbox each test runs in: its own HOME, config files, cache directory and keychain
 //! service name, so tests run in parallel and never touch the user's real `~/.aws`.
 
-use keyfob_core::store::{Keychain, SessionStore};
+use keyfob_core::store::{Keychain, SessionStore, StoreError};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -38,6 +38,8 @@ impl Backend {
     }
 
     /// One backend for tests whose subject is not the keychain (keyutils is the fast one).
+    /// Tests whose subject is storing or reading sessions run on each backend instead: see
+    /// [`on_each_backend!`].
     pub(crate) fn any() -> Option<Backend> {
         let all = Self::available();
         all.iter()
@@ -45,7 +47,47 @@ impl Backend {
             .find(|b| *b == Backend::Keyutils)
             .or(all.first().copied())
     }
+
+    /// This backend, if this run can reach it (else the caller skips, or with
+    /// `KEYFOB_TEST_REQUIRE_PEERS=1` fails).
+    pub(crate) fn get(self) -> Option<Backend> {
+        let var = match self {
+            Backend::Keyutils => "KEYFOB_TEST_KEYUTILS",
+            Backend::SecretService => "KEYFOB_TEST_SECRET_SERVICE",
+        };
+        if std::env::var(var).as_deref() == Ok("1") {
+            Some(self)
+        } else {
+            require(var);
+            None
+        }
+    }
 }
+
+/// Turns `fn NAME(backend: Backend)` into one test per keychain backend, named
+/// `NAME::keyutils` and `NAME::secret_service` so that the runner's output says which backend
+/// ran. For the tests whose subject is storing or reading sessions; the others take
+/// [`Backend::any`], since Secret Service calls cost 110–200 ms each in debug builds.
+macro_rules! on_each_backend {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn keyutils() {
+                if let Some(backend) = $crate::support::Backend::Keyutils.get() {
+                    super::$name(backend);
+                }
+            }
+
+            #[test]
+            fn secret_service() {
+                if let Some(backend) = $crate::support::Backend::SecretService.get() {
+                    super::$name(backend);
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_each_backend;
 
 /// Fails when peers are required (CI, `./scripts/test`) and `var` is not set; else the caller
 /// skips.
@@ -82,9 +124,14 @@ pub(crate) fn bin(name: &str) -> PathBuf {
 
 pub(crate) struct Sandbox {
     pub(crate) dir: tempfile::TempDir,
+    /// The backend keyfob uses here: the one `KEYFOB_KEYRING` names, or with
+    /// [`Sandbox::default_choice`] the one keyfob is expected to pick by itself.
     pub(crate) backend: Backend,
     pub(crate) service: String,
+    /// `KEYFOB_KEYRING` is left unset: keyfob chooses (crates/core/src/store.rs `open_backend`).
+    default_choice: bool,
     extra_env: Vec<(String, String)>,
+    unset_env: Vec<String>,
 }
 
 impl Sandbox {
@@ -99,8 +146,19 @@ impl Sandbox {
             dir,
             backend,
             service,
+            default_choice: false,
             extra_env: Vec::new(),
+            unset_env: Vec::new(),
         }
+    }
+
+    /// A sandbox without `KEYFOB_KEYRING`, where keyfob picks the keychain itself; `expected`
+    /// is the backend the test expects it to pick (what [`Sandbox::stored_keys`] reads and
+    /// what is cleaned up; [`Sandbox::stored_keys_in`] reads any other).
+    pub(crate) fn default_choice(expected: Backend) -> Self {
+        let mut sb = Self::new(expected);
+        sb.default_choice = true;
+        sb
     }
 
     pub(crate) fn home(&self) -> &Path {
@@ -124,7 +182,14 @@ impl Sandbox {
     }
 
     pub(crate) fn set_env(&mut self, k: &str, v: &str) {
+        self.unset_env.retain(|u| u != k);
         self.extra_env.push((k.to_owned(), v.to_owned()));
+    }
+
+    /// Leaves `k` out of this sandbox's environment (e.g. `DBUS_SESSION_BUS_ADDRESS`: no bus).
+    pub(crate) fn unset_env(&mut self, k: &str) {
+        self.extra_env.retain(|(e, _)| e != k);
+        self.unset_env.push(k.to_owned());
     }
 
     /// The environment every process of this sandbox gets (nothing of the caller's AWS_*).
@@ -147,7 +212,6 @@ impl Sandbox {
                 self.credentials_path().display().to_string(),
             ),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-            ("KEYFOB_KEYRING".into(), self.backend.env_value().into()),
             ("KEYFOB_KEYCHAIN_SERVICE".into(), self.service.clone()),
             (
                 "KEYFOB_CACHE_DIR".into(),
@@ -155,12 +219,16 @@ impl Sandbox {
             ),
             ("NO_COLOR".into(), "1".into()),
         ];
+        if !self.default_choice {
+            env.push(("KEYFOB_KEYRING".into(), self.backend.env_value().into()));
+        }
         for var in ["DBUS_SESSION_BUS_ADDRESS", "LANG", "TMPDIR"] {
             if let Ok(v) = std::env::var(var) {
                 env.push((var.into(), v));
             }
         }
         env.extend(self.extra_env.iter().cloned());
+        env.retain(|(k, _)| !self.unset_env.contains(k));
         env
     }
 
@@ -212,38 +280,95 @@ impl Sandbox {
     }
 
     fn keychain(&self) -> Keychain {
+        self.keychain_of(self.backend).expect("open keychain")
+    }
+
+    /// This sandbox's entries in `backend`, opened the way keyfob opens it (on the sandbox's
+    /// bus, for the Secret Service).
+    pub(crate) fn keychain_of(&self, backend: Backend) -> Result<Keychain, StoreError> {
         let mut pairs = vec![
-            (
-                "KEYFOB_KEYRING".to_owned(),
-                self.backend.env_value().to_owned(),
-            ),
+            ("KEYFOB_KEYRING".to_owned(), backend.env_value().to_owned()),
             ("KEYFOB_KEYCHAIN_SERVICE".to_owned(), self.service.clone()),
             (
                 "KEYFOB_CACHE_DIR".to_owned(),
                 self.home().join(".cache/keyfob").display().to_string(),
             ),
         ];
-        if let Ok(v) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
-            pairs.push(("DBUS_SESSION_BUS_ADDRESS".to_owned(), v));
-        }
-        Keychain::open(&keyfob_core::Env::from_pairs(pairs)).expect("open keychain")
+        pairs.extend(
+            self.env()
+                .into_iter()
+                .filter(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS"),
+        );
+        Keychain::open(&keyfob_core::Env::from_pairs(pairs))
+    }
+
+    /// Writes `value` under `key` in this sandbox's keychain, as another program might.
+    pub(crate) fn put_raw(&self, key: &str, value: &str) {
+        self.keychain().put(key, value).expect("write keychain");
     }
 
     /// Every entry keyfob wrote for this sandbox.
     pub(crate) fn stored_keys(&self) -> Vec<String> {
         self.keychain().list().expect("list keychain")
     }
+
+    /// Every entry keyfob wrote for this sandbox into `backend`.
+    pub(crate) fn stored_keys_in(&self, backend: Backend) -> Vec<String> {
+        self.keychain_of(backend)
+            .and_then(|k| k.list())
+            .unwrap_or_else(|e| panic!("list the {backend:?} keychain: {e}"))
+    }
+
+    /// Appends `LABEL<TAB>TEST` to `$KEYFOB_TEST_BACKEND_LOG`, which ./scripts/test counts for
+    /// its summary line (tests per backend). Called when a sandbox is dropped without a panic:
+    /// the test got through its work on this backend.
+    fn record_backend(&self) {
+        let Some(log) = std::env::var_os("KEYFOB_TEST_BACKEND_LOG") else {
+            return;
+        };
+        let label = if self.default_choice {
+            "default-choice"
+        } else {
+            self.backend.env_value()
+        };
+        // libtest names each test's thread after the test.
+        let test = std::thread::current().name().unwrap_or("?").to_owned();
+        let line = format!("{label}\t{test}\n");
+        // One short O_APPEND write: lines from parallel tests do not interleave.
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            panic!(
+                "cannot append to KEYFOB_TEST_BACKEND_LOG {}: {e}",
+                log.display()
+            );
+        }
+    }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.record_backend();
+        }
         // keyutils entries outlive the session keyring (they are linked into the persistent
-        // keyring too): delete what this test wrote.
-        if let Ok(k) = std::panic::catch_unwind(|| self.keychain())
-            && let Ok(keys) = k.list()
-        {
-            for key in keys {
-                let _ = k.delete(&key);
+        // keyring too): delete what this test wrote. Where keyfob chose the backend, clean
+        // both.
+        let backends: &[Backend] = if self.default_choice {
+            &[Backend::Keyutils, Backend::SecretService]
+        } else {
+            std::slice::from_ref(&self.backend)
+        };
+        for &backend in backends {
+            if let Ok(Ok(k)) = std::panic::catch_unwind(|| self.keychain_of(backend))
+                && let Ok(keys) = k.list()
+            {
+                for key in keys {
+                    let _ = k.delete(&key);
+                }
             }
         }
     }

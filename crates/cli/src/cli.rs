@@ -48,15 +48,46 @@ pub(crate) enum Command {
     /// Run one command with a profile's credentials and region in its environment.
     Exec(ExecArgs),
     /// Serve a profile's credentials on 127.0.0.1 as a container (ECS) endpoint, or as IMDSv2.
+    ///
+    /// Prints the variables to hand to the client, then serves until Ctrl-C or SIGTERM. The
+    /// server answers only requests from this machine addressed to 127.0.0.1:PORT or
+    /// localhost:PORT (other Host headers get 403, which stops web pages that rebind their name
+    /// to 127.0.0.1), closes connections that take over 10 s to send their headers, serves at
+    /// most 64 connections at once and refuses request bodies over 1 KiB.
+    ///
+    /// Prefer the default container (ECS) mode: every request must carry a random bearer token
+    /// (AWS_CONTAINER_AUTHORIZATION_TOKEN, or with --token-file a 0600 file the SDKs re-read),
+    /// so only the processes you hand it to get credentials. --imds mode, like the real
+    /// instance metadata service, has no per-caller secret: any process on this machine that
+    /// finds the port can take the credentials.
     Serve(ServeArgs),
     /// Sign in to the AWS console with a profile's credentials (federation URL).
     ///
     /// The sign-in URL is a secret: it is opened in the browser ($BROWSER, else the desktop's
     /// opener) or printed on stdout, never logged. KEYFOB_FEDERATION_ENDPOINT replaces the
-    /// partition's https://signin…/federation endpoint (for tests or a proxy).
+    /// partition's https://signin…/federation endpoint (for tests or a proxy); it must be https,
+    /// or http to 127.0.0.1, ::1 or localhost, since the session's keys travel to it.
     Console(ConsoleArgs),
     /// Show whose credentials a profile gives (STS GetCallerIdentity).
     Whoami(WhoamiArgs),
+    /// Print a token for an EKS cluster as kubectl's ExecCredential JSON, cached in the keychain.
+    ///
+    /// The token is what `aws eks get-token` prints: a presigned STS GetCallerIdentity URL for
+    /// the cluster, signed with the profile's credentials (or, with --role-arn, a role assumed
+    /// with them). It is kept in the keychain until a minute before the 15 minutes the cluster
+    /// accepts it for end, per profile, cluster, region and role, and only for the profile's
+    /// current configuration: a re-pointed profile gets a new token. kubectl runs this on every
+    /// call; `keyfob kubeconfig` writes the entry that makes it do so.
+    EksToken(EksTokenArgs),
+    /// Show the kubeconfig user that runs `keyfob eks-token`, or with --write add it to a kubeconfig.
+    ///
+    /// --write edits the file (--kubeconfig, else the first path in KUBECONFIG, else
+    /// ~/.kube/config) under kubectl's own lock: it adds the user PROFILE@CLUSTER, or replaces
+    /// the user of that name, and keeps every other user, cluster and context. The file is
+    /// rewritten through a YAML library: its comments are dropped, aliases are written out as
+    /// copies, and quoting and indentation change; the data stays. Point a context at the user
+    /// with `kubectl config set-context NAME --cluster CLUSTER --user PROFILE@CLUSTER`.
+    Kubeconfig(KubeconfigArgs),
     /// Print a shell completion script (profile names complete from the config).
     Completions(CompletionsArgs),
     /// Print keyfob's man page (roff) on stdout.
@@ -79,6 +110,8 @@ pub(crate) struct CredentialProcessArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
     /// The profile to create or update.
+    // A name starting with `-` reaches keyfob's own check (one line), not clap's usage error.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) profile: String,
     /// Read the access key id and the secret access key as two lines on stdin.
     #[arg(long)]
@@ -147,11 +180,56 @@ pub(crate) enum ConfigureCommand {
     SsoSession(ConfigureSsoArgs),
     /// Write a SAML role profile.
     Saml(ConfigureSamlArgs),
+    /// Write a role profile that keyfob assumes from another profile's credentials and caches
+    /// in the keychain (aws-vault's role chaining): keyfob_role_arn, keyfob_source_profile (or
+    /// keyfob_credential_source) and credential_process, so that the SDKs run keyfob instead of
+    /// assuming the role themselves on every start.
+    Role(ConfigureRoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigureRoleArgs {
+    /// The profile name.
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) profile: String,
+    /// The role to assume.
+    #[arg(long)]
+    pub(crate) role_arn: String,
+    /// The profile whose credentials assume it (any profile keyfob or the SDKs can resolve).
+    #[arg(
+        long,
+        required_unless_present = "credential_source",
+        conflicts_with = "credential_source"
+    )]
+    pub(crate) source_profile: Option<String>,
+    /// Instead of a source profile: Environment, Ec2InstanceMetadata or EcsContainer.
+    #[arg(long, value_parser = ["Environment", "Ec2InstanceMetadata", "EcsContainer"])]
+    pub(crate) credential_source: Option<String>,
+    /// An MFA device: its code is asked for once per role session (keyfob login --profile).
+    #[arg(long)]
+    pub(crate) mfa_serial: Option<String>,
+    /// The external id the role's trust policy asks for.
+    #[arg(long)]
+    pub(crate) external_id: Option<String>,
+    /// The role session's name (default `keyfob-<time>`).
+    #[arg(long)]
+    pub(crate) role_session_name: Option<String>,
+    /// Session length in seconds (900–43200; a role assumed from role credentials gets at
+    /// most 3600).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(900..=43200))]
+    pub(crate) duration_seconds: Option<u32>,
+    /// The source identity set on the session.
+    #[arg(long)]
+    pub(crate) source_identity: Option<String>,
+    /// The profile's region.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ConfigureSsoArgs {
     /// The session name.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) name: String,
     /// The AWS access portal URL (https://…/start).
     #[arg(long)]
@@ -167,6 +245,7 @@ pub(crate) struct ConfigureSsoArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ConfigureSamlArgs {
     /// The profile name.
+    #[arg(allow_hyphen_values = true)]
     pub(crate) profile: String,
     /// The IdP-initiated sign-in URL.
     #[arg(long)]
@@ -186,6 +265,11 @@ pub(crate) struct ConfigureSamlArgs {
     /// The profile's region.
     #[arg(long)]
     pub(crate) region: Option<String>,
+    /// Another origin (https://… plus the port when it is not 443) that may receive the IdP
+    /// password, besides the --url's; repeat for several. keyfob refuses to send the password
+    /// anywhere else. Written as keyfob_saml_trusted_origins.
+    #[arg(long = "trusted-origin", value_name = "ORIGIN")]
+    pub(crate) trusted_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -298,8 +382,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub(crate) port: u16,
     /// Serve the EC2 instance metadata service (IMDSv2) instead of the container endpoint.
+    /// Like real IMDS it has no per-caller secret: any local process can read the
+    /// credentials. Prefer the container endpoint where the client supports it.
     #[arg(long)]
     pub(crate) imds: bool,
+    /// Write the bearer token to this file (mode 0600, replaced atomically, removed on exit)
+    /// and print AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE instead of the token itself; the SDKs
+    /// read the file on each request (e.g. through a container's volume mount).
+    #[arg(long, value_name = "PATH", conflicts_with = "imds")]
+    pub(crate) token_file: Option<std::path::PathBuf>,
     /// MFA code, for profiles with mfa_serial whose session has run out.
     #[arg(long, value_name = "CODE")]
     pub(crate) mfa_code: Option<String>,
@@ -335,6 +426,55 @@ pub(crate) struct WhoamiArgs {
     /// MFA code, for profiles with mfa_serial whose session has run out.
     #[arg(long, value_name = "CODE")]
     pub(crate) mfa_code: Option<String>,
+}
+
+/// The `client.authentication.k8s.io` version of `keyfob eks-token`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EksApiVersion {
+    V1beta1,
+    V1,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EksTokenArgs {
+    /// The cluster's name (for a local cluster on AWS Outposts, its id).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: String,
+    /// The profile whose credentials sign (else AWS_PROFILE, AWS_DEFAULT_PROFILE, default).
+    #[arg(long, short = 'p')]
+    pub(crate) profile: Option<String>,
+    /// The cluster's region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; with
+    /// none, STS's global endpoint, as the AWS CLI does).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// Sign with this role, assumed with the profile's credentials (session EKSGetTokenAuth).
+    #[arg(long, value_name = "ARN")]
+    pub(crate) role_arn: Option<String>,
+    /// The output's apiVersion (else what kubectl asks for in KUBERNETES_EXEC_INFO, else v1beta1).
+    #[arg(long, value_enum)]
+    pub(crate) api_version: Option<EksApiVersion>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KubeconfigArgs {
+    /// The cluster's name (for a local cluster on AWS Outposts, its id).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: String,
+    /// The profile whose credentials sign the tokens.
+    #[arg(long, short = 'p')]
+    pub(crate) profile: String,
+    /// The cluster's region, written into the command (else it is looked up on each run).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// A role to sign with, assumed with the profile's credentials.
+    #[arg(long, value_name = "ARN")]
+    pub(crate) role_arn: Option<String>,
+    /// The kubeconfig to edit with --write (else the first path in KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<std::path::PathBuf>,
+    /// Edit the kubeconfig instead of printing the entry.
+    #[arg(long)]
+    pub(crate) write: bool,
 }
 
 #[derive(Debug, Args)]

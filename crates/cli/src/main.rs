@@ -1,12 +1,40 @@
 //! keyfob: fresh, refreshable AWS credentials from IAM Identity Center or a SAML IdP, kept in
 //! the OS keychain and served through `credential_process`.
 
+/// The CLI's errors: every library error converts into a [`keyfob_core::Report`] with `?`.
+type Result<T> = std::result::Result<T, keyfob_core::Report>;
+
+/// A failure described by a format string.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {
+        keyfob_core::Report::msg(format!($($arg)*))
+    };
+}
+
+/// Returns early with a failure described by a format string.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::report!($($arg)*))
+    };
+}
+
+/// Returns early with a failure unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            $crate::bail!($($arg)*);
+        }
+    };
+}
+
 mod app;
 mod cli;
 mod commands;
 mod output;
 mod prompt;
-mod server;
 mod sources;
 
 use clap::Parser;

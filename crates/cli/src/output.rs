@@ -1,30 +1,13 @@
 //! The only module that writes to the terminal: data on stdout, messages on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use keyfob_core::Report;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-/// An error the user can act on: what went wrong and the command that fixes it.
-#[derive(Debug)]
-pub(crate) struct Hinted {
-    pub(crate) message: String,
-    pub(crate) hint: Option<String>,
-}
-
-impl std::fmt::Display for Hinted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Hinted {}
-
-/// Builds an error with a hint.
-pub(crate) fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Hinted {
-        message: message.into(),
-        hint: Some(hint.into()),
-    })
+/// A failure with the command that fixes it.
+pub(crate) fn hinted(message: impl std::fmt::Display, hint: impl Into<String>) -> Report {
+    Report::hinted(message, hint)
 }
 
 pub(crate) fn init_logging(verbose: u8, quiet: bool) {
@@ -56,47 +39,14 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Prints the error on one line (with its hint) and picks the exit code.
-pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
-    if is_broken_pipe(err) {
+/// Prints the error on one line (with its hint) and returns its exit code. A closed pipe
+/// (`keyfob export | head`) prints nothing and exits 0.
+pub(crate) fn report_error(err: &Report) -> ExitCode {
+    if err.exit_code() == 0 {
         return ExitCode::SUCCESS;
     }
-    let line = error_line(err);
-    eprintln!("keyfob: error: {line}");
-    ExitCode::from(1)
-}
-
-/// An error on one line, with the command that fixes it (`…; run: CMD`).
-pub(crate) fn error_line(err: &anyhow::Error) -> String {
-    let line = format!("{err:#}").replace('\n', " ");
-    match err.chain().find_map(hint_of) {
-        Some(h) if !line.contains(&h) => format!("{line}; run: {h}"),
-        _ => line,
-    }
-}
-
-/// The command that fixes an error, wherever in the chain it was attached.
-fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use keyfob_core::serve::ServeError;
-    use keyfob_core::source::SourceError;
-    if let Some(h) = e.downcast_ref::<Hinted>() {
-        return h.hint.clone();
-    }
-    if let Some(s) = e.downcast_ref::<SourceError>() {
-        return s.hint.clone();
-    }
-    // `ServeError::Source` is transparent: the SourceError is not a separate link of the chain.
-    if let Some(ServeError::Source(s)) = e.downcast_ref::<ServeError>() {
-        return s.hint.clone();
-    }
-    None
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    eprintln!("keyfob: error: {err}");
+    ExitCode::from(err.exit_code())
 }
 
 /// Writes data to stdout (a broken pipe surfaces as an error that exits 0).

@@ -23,13 +23,11 @@ pub(crate) fn secret(question: &str) -> std::io::Result<String> {
     rpassword::prompt_password(question).map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// A one-time code: the one given on the command line, else asked for when a person is at
-/// the terminal, else none (the caller then says which command to run).
-pub(crate) fn code_from(
-    flag: Option<String>,
-    question: &'static str,
-) -> impl Fn() -> Option<String> + Sync {
-    move || {
+/// A one-time code: the one given on the command line, else asked for (with the question the
+/// caller passes) when a person is at the terminal, else none (the caller then says which
+/// command to run). The one place keyfob asks for an MFA or IdP code.
+pub(crate) fn code_from(flag: Option<String>) -> impl Fn(&str) -> Option<String> + Sync {
+    move |question| {
         flag.clone()
             .or_else(|| interactive().then(|| line(question).ok()).flatten())
     }

@@ -162,6 +162,14 @@ impl ExpiryPolicy {
     }
 }
 
+impl crate::error::UserError for ProcessJsonError {}
+
+impl crate::error::UserError for BadRefreshWindow {
+    fn hint(&self) -> Option<String> {
+        Some("edit keyfob_refresh_window in the shared config file".to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

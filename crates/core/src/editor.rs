@@ -661,7 +661,7 @@ pub enum EditError {
         /// The lock file.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        source: crate::lock::LockError,
     },
     /// The file exists but could not be read.
     #[error("could not read {path}: {source}; check its permissions")]
@@ -677,6 +677,25 @@ pub enum EditError {
     )]
     NotUtf8 {
         /// The file.
+        path: PathBuf,
+    },
+    /// A symlink points at nothing; replacing it with a file would detach it silently.
+    #[error(
+        "{path} is a symlink to {target}, which does not exist; create the target or remove the link, then run the command again"
+    )]
+    DanglingSymlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// The user made the file read-only (or it lives on a read-only file system); keyfob
+    /// does not replace it behind their back.
+    #[error(
+        "{path} is read-only; keyfob left it unchanged: make it writable (chmod u+w) or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at a writable copy"
+    )]
+    ReadOnly {
+        /// The file (after following symlinks).
         path: PathBuf,
     },
     /// A missing parent directory could not be created.
@@ -701,30 +720,32 @@ pub enum EditError {
     },
 }
 
-/// Locks `path` (an exclusive lock on the sibling file `<path>.lock`, created 0600), reads it
-/// (a missing file reads as empty), runs `f`, and if the rendered text changed writes it back
-/// with [`write_atomic`] (new files get mode 0600). Returns `f`'s output; when `f` fails
-/// nothing is written.
+/// The permission bits a written file ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An existing file keeps its bits; a new one gets these (0o600 for config, credentials
+    /// and caches).
+    KeepOr(u32),
+    /// The file ends with exactly these bits, whatever it had: for files that hold secrets.
+    Exactly(u32),
+}
+
+/// Locks `path` (an exclusive lock on the sibling file `<path>.lock` of the file a symlink at
+/// `path` resolves to, created 0600), reads it (a missing file reads as empty), runs `f`, and
+/// if the rendered text changed writes it back atomically (new files get mode 0600). Returns
+/// `f`'s output; when `f` fails nothing is written. A dangling symlink or a read-only file is
+/// an error before `f` runs, and the file is left as it was.
 pub fn edit_file<R, E>(
     path: &Path,
     f: impl FnOnce(&mut ConfigDocument) -> Result<R, E>,
 ) -> Result<Result<R, E>, EditError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    // Another keyfob (or a second login) may be editing the same file: read-modify-write
-    // under one lock so neither loses the other's change.
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|source| EditError::CreateDir {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    let _lock = FileLock::acquire(&lock_path).map_err(|source| EditError::Lock {
-        path: lock_path.clone(),
-        source,
-    })?;
-    let original = match std::fs::read(path) {
+    let target = resolve(path)?;
+    // Another keyfob (or a second login) may be editing the same file, perhaps through a
+    // symlink: read-modify-write under one lock on the real file so neither loses the other's
+    // change.
+    let _lock = lock_for(&target)?;
+    check_writable(&target)?;
+    let original = match std::fs::read(&target) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| EditError::NotUtf8 {
             path: path.to_owned(),
         })?,
@@ -743,27 +764,113 @@ pub fn edit_file<R, E>(
     };
     let rendered = doc.render();
     if rendered != original {
-        write_atomic(path, rendered.as_bytes(), 0o600)?;
+        replace_locked(&target, rendered.as_bytes(), Mode::KeepOr(0o600))?;
     }
     Ok(Ok(out))
 }
 
 /// Replaces `path` with `bytes` so that readers see the old file or the new one, never a
-/// mix: a temp file in the same directory is written, fsynced and renamed over `path`, then
-/// the directory is fsynced. An existing file keeps its permission bits; a new one gets
-/// `new_mode` (0o600 for config, credentials and caches). Missing parent directories are
-/// created with mode 0o700. A symlink at `path` is followed, so the file it points to is
-/// replaced rather than the link.
-pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> Result<(), EditError> {
-    // Dotfile managers symlink ~/.aws/config; renaming over the link would silently detach it.
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+/// mix: under the same lock as [`edit_file`], a temp file in the same directory is written,
+/// fsynced and renamed over the file, then the directory is fsynced. Missing parent
+/// directories are created with mode 0o700. A symlink at `path` is followed, so the file it
+/// points to is replaced rather than the link; a dangling one is an error. A read-only file is
+/// left alone (an error).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), EditError> {
+    let target = resolve(path)?;
+    let _lock = lock_for(&target)?;
+    check_writable(&target)?;
+    replace_locked(&target, bytes, mode)
+}
+
+/// [`write_atomic`] for a file whose own tool keeps a lock file beside it under the very name
+/// [`write_atomic`] would use, and treats a leftover one as "being edited" (kubectl's
+/// `<kubeconfig>.lock`, made with O_EXCL and removed after each write): the caller holds that
+/// tool's lock, and no lock file of keyfob's is made or left.
+pub fn write_atomic_under_foreign_lock(
+    path: &Path,
+    bytes: &[u8],
+    mode: Mode,
+) -> Result<(), EditError> {
+    let target = resolve(path)?;
+    check_writable(&target)?;
+    replace_locked(&target, bytes, mode)
+}
+
+/// Fails if writing `path` would replace a file the user made read-only, or follow a dangling
+/// symlink: for commands that must know before their first side effect (storing a secret in
+/// the keychain) that the config they will write afterwards can be written.
+pub fn check_can_write(path: &Path) -> Result<(), EditError> {
+    check_writable(&resolve(path)?)
+}
+
+/// The file `path` names: itself, or where its symlinks lead. A dangling symlink is an error,
+/// so that a dotfile manager's link is never silently replaced by a plain file.
+fn resolve(path: &Path) -> Result<PathBuf, EditError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => Ok(target),
+            Err(_) => Err(EditError::DanglingSymlink {
+                path: path.to_owned(),
+                target: std::fs::read_link(path).unwrap_or_default(),
+            }),
+        },
+        _ => Ok(path.to_owned()),
+    }
+}
+
+/// The sibling lock of the real file (`<file>.lock`), taken for at most [`crate::lock::EDIT_WAIT`].
+fn lock_for(target: &Path) -> Result<FileLock, EditError> {
+    let mut lock_path = target.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|source| EditError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    FileLock::acquire(&lock_path, crate::lock::EDIT_WAIT).map_err(|source| EditError::Lock {
+        path: lock_path,
+        source,
+    })
+}
+
+/// A file with no write bit for anyone, or one this process may not open for writing, is
+/// read-only. The bits count even for root, who could write anyway: they say what the user
+/// wants.
+fn check_writable(target: &Path) -> Result<(), EditError> {
+    let meta = match std::fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(EditError::Read {
+                path: target.to_owned(),
+                source,
+            });
         }
-        _ => path.to_owned(),
     };
+    let read_only = meta.permissions().readonly()
+        || std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                )
+            });
+    if read_only {
+        return Err(EditError::ReadOnly {
+            path: target.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The atomic replacement itself; the caller holds the file's lock.
+fn replace_locked(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), EditError> {
     let write_err = |source| EditError::Write {
-        path: path.clone(),
+        path: path.to_owned(),
         source,
     };
     let dir = match path.parent() {
@@ -774,22 +881,51 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> Result<(), Edit
         path: dir.clone(),
         source,
     })?;
-
-    let existing_mode = existing_mode(&path).map_err(write_err)?;
     let file_name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{file_name}.");
+    remove_stale_temps(&dir, &prefix);
+
+    let final_mode = match mode {
+        Mode::Exactly(bits) => bits,
+        Mode::KeepOr(bits) => existing_mode(path).map_err(write_err)?.unwrap_or(bits),
+    };
+    // NamedTempFile deletes itself when dropped, so an error on any line below leaves no
+    // temp file behind.
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
+        .prefix(&prefix)
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(write_err)?;
+    // Restrict before the first byte lands: the content may be a secret.
+    set_mode(temp.as_file(), final_mode & 0o600).map_err(write_err)?;
     temp.write_all(bytes).map_err(write_err)?;
-    set_mode(temp.as_file(), existing_mode.unwrap_or(new_mode)).map_err(write_err)?;
+    set_mode(temp.as_file(), final_mode).map_err(write_err)?;
     temp.as_file().sync_all().map_err(write_err)?;
-    temp.persist(&path).map_err(|e| write_err(e.error))?;
+    temp.persist(path).map_err(|e| write_err(e.error))?;
     sync_dir(&dir).map_err(write_err)?;
     Ok(())
+}
+
+/// Removes temp files of earlier writes of this file that a crash left behind (for the
+/// credentials file they hold secrets). Every writer holds the file's lock while its temp file
+/// exists, so under the lock any such file is a leftover.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix)
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let result = std::fs::remove_file(entry.path());
+            tracing::debug!(file = %name, ok = result.is_ok(), "removing a leftover temp file");
+        }
+    }
 }
 
 /// The permission bits of the file at `path`, if there is one.
@@ -831,6 +967,8 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     // Directories cannot be opened for syncing on Windows; NTFS journals the rename.
     Ok(())
 }
+
+impl crate::error::UserError for EditError {}
 
 #[cfg(test)]
 mod tests {
@@ -1342,6 +1480,148 @@ mod tests {
         let doc = ConfigDocument::parse(&std::fs::read_to_string(&path).unwrap());
         assert_eq!(doc.get(&profile("count"), "n").as_deref(), Some("100"));
         assert_eq!(doc.keys(&profile("keys")).len(), 100);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn edits_through_a_symlink_and_its_target_share_one_lock() {
+        // Issue 8 point 7: 20 writers through a link plus 20 through its target kept only 26
+        // of 40 profiles when each path had its own lock.
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real-config");
+        std::fs::write(&real, "").unwrap();
+        let link = dir.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let threads: Vec<_> = (0..40)
+            .map(|i| {
+                let path = if i % 2 == 0 {
+                    link.clone()
+                } else {
+                    real.clone()
+                };
+                std::thread::spawn(move || {
+                    edit_file(&path, |d| {
+                        d.set(&profile(&format!("p{i}")), "region", "eu-west-1");
+                        Ok::<_, ()>(())
+                    })
+                    .unwrap()
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let doc = ConfigDocument::parse(&std::fs::read_to_string(&real).unwrap());
+        assert_eq!(doc.sections().len(), 40);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_symlink_is_an_error_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("config");
+        let gone = dir.path().join("dotfiles/aws-config");
+        std::os::unix::fs::symlink(&gone, &link).unwrap();
+        let err = edit_file(&link, |d| {
+            d.set(&profile("a"), "k", "v");
+            Ok::<_, ()>(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, EditError::DanglingSymlink { target, .. } if *target == gone),
+            "{err:?}"
+        );
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!gone.exists());
+        let err = write_atomic(&link, b"x", Mode::Exactly(0o600)).unwrap_err();
+        assert!(matches!(err, EditError::DanglingSymlink { .. }), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_file_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("store-config");
+        let text = "# managed elsewhere\n[profile a]\nk = v\n";
+        std::fs::write(&real, text).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let link = dir.path().join("config");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        for path in [&real, &link] {
+            let err = edit_file(path, |d| {
+                d.set(&profile("b"), "k", "v");
+                Ok::<_, ()>(())
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&err, EditError::ReadOnly { path } if *path == real),
+                "{err:?}"
+            );
+            assert!(!err.to_string().contains('\n'));
+            assert!(matches!(
+                check_can_write(path),
+                Err(EditError::ReadOnly { .. })
+            ));
+        }
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), text);
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+    }
+
+    #[test]
+    fn leftover_temp_files_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let leftover = dir.path().join(".credentials.AbC123.tmp");
+        std::fs::write(&leftover, "[x]\naws_secret_access_key = left-by-a-crash\n").unwrap();
+        let unrelated = dir.path().join(".config.XyZ789.tmp");
+        std::fs::write(&unrelated, "").unwrap();
+        edit_file(&path, |d| {
+            d.set(&SectionId::Bare("a".into()), "k", "v");
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(!leftover.exists());
+        assert!(
+            unrelated.exists(),
+            "another file's temp files are not this write's"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn exact_mode_tightens_an_existing_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds.env");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, b"secret", Mode::Exactly(0o600)).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        write_atomic(&path, b"secret2", Mode::KeepOr(0o644)).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     /// Generated files checked against `aws-config`'s own reading of them.

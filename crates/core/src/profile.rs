@@ -149,19 +149,11 @@ fn load_set(
                 reason: detail,
             }
         } else if detail.is_empty() {
-            ConfigError::Parse(one_line(&top))
+            ConfigError::Parse(crate::error::one_line_text(&top))
         } else {
-            ConfigError::Parse(one_line(&detail))
+            ConfigError::Parse(crate::error::one_line_text(&detail))
         }
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One profile.
@@ -200,9 +192,76 @@ impl<'a> SsoSession<'a> {
     }
 }
 
+/// What a name names, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A `[profile NAME]` (or a bare `[NAME]` in the credentials file).
+    Profile,
+    /// An `[sso-session NAME]`.
+    SsoSession,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Profile => "profile",
+            NameKind::SsoSession => "sso-session",
+        })
+    }
+}
+
+/// A name that the shared config files cannot carry, or that the SDKs would not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{kind} name {name:?} cannot be used: {reason}; use letters, digits and _ - / . % @ : + (not starting with -)"
+)]
+pub struct NameError {
+    /// What the name was for.
+    pub kind: NameKind,
+    /// The name as given.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Checks a profile or sso-session name before anything is stored or written: the SDKs
+/// (aws-config's `validate_identifier`, botocore) skip a section whose name holds anything but
+/// ASCII letters, digits and `_ - / . % @ : +`, so keyfob would write a profile nobody can use.
+/// A leading `-` would read as an option on keyfob's own command line.
+pub fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
+    let err = |reason: String| NameError {
+        kind,
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(err("it is empty".to_owned()));
+    }
+    if name.starts_with('-') {
+        return Err(err("it starts with -".to_owned()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_-/.%@:+".contains(*c)))
+    {
+        return Err(err(format!(
+            "the SDKs do not read names with {}",
+            match c {
+                ' ' => "a space".to_owned(),
+                '\t' => "a tab".to_owned(),
+                '\n' | '\r' => "a line break".to_owned(),
+                c if c.is_control() => format!("the control character U+{:04X}", u32::from(c)),
+                c => format!("{c:?}"),
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// What a profile asks keyfob to do, decided from its keys alone (no keychain, no network).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+// Not non_exhaustive: the composition root matches every source, and a new one must fail
+// to compile there until it is wired.
 pub enum Plan {
     /// Role credentials through an SSO session (`keyfob_sso_*` or native `sso_*` keys).
     Sso {
@@ -227,6 +286,9 @@ pub enum Plan {
         principal_arn: Option<String>,
         /// Requested session length.
         duration_seconds: Option<i32>,
+        /// Origins besides the IdP URL's that may receive the password
+        /// (`keyfob_saml_trusted_origins`, space-separated; checked by the SAML crate).
+        trusted_origins: Vec<String>,
     },
     /// An IAM user's keys kept in the keychain by `keyfob add`, with optional MFA.
     IamUser {
@@ -263,9 +325,25 @@ pub enum PlanError {
     },
 }
 
+/// Keys that make a profile something other than one of keyfob's own single sources: a role
+/// to assume, another credential source, or keys written in the files.
+const NOT_A_KEYFOB_SOURCE: &[&str] = &[
+    "role_arn",
+    "keyfob_role_arn",
+    "credential_source",
+    "keyfob_credential_source",
+    "web_identity_token_file",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
 impl Profile<'_> {
-    /// Decides what this profile asks for.
-    pub fn plan(&self) -> Result<Plan, PlanError> {
+    /// Decides which of keyfob's own sources serves this profile: `Ok(None)` when it is not
+    /// one of them (a role chain, keys in the files, another credential source: see
+    /// [`crate::chain`]), an error when it is keyfob's but misconfigured. A profile with none
+    /// of these keys is an IAM user whose keys keyfob keeps (`keyfob add`).
+    pub fn plan(&self) -> Result<Option<Plan>, PlanError> {
         let need = |key: &'static str, present: &'static str| {
             self.get(key)
                 .map(str::to_owned)
@@ -287,42 +365,63 @@ impl Profile<'_> {
                 .transpose()
         };
         if let Some(session) = self.get("keyfob_sso_session") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: Some(session.to_owned()),
                 legacy: None,
                 account_id: need("keyfob_sso_account_id", "keyfob_sso_session")?,
                 role_name: need("keyfob_sso_role_name", "keyfob_sso_session")?,
-            });
+            }));
         }
         if let Some(session) = self.get("sso_session") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: Some(session.to_owned()),
                 legacy: None,
                 account_id: need("sso_account_id", "sso_session")?,
                 role_name: need("sso_role_name", "sso_session")?,
-            });
+            }));
         }
         if let Some(url) = self.get("sso_start_url") {
-            return Ok(Plan::Sso {
+            return Ok(Some(Plan::Sso {
                 session: None,
                 legacy: Some((url.to_owned(), need("sso_region", "sso_start_url")?)),
                 account_id: need("sso_account_id", "sso_start_url")?,
                 role_name: need("sso_role_name", "sso_start_url")?,
-            });
+            }));
         }
         if let Some(url) = self.get("keyfob_saml_url") {
-            return Ok(Plan::Saml {
+            return Ok(Some(Plan::Saml {
                 url: url.to_owned(),
                 username: need("keyfob_saml_username", "keyfob_saml_url")?,
                 role_arn: self.get("keyfob_saml_role_arn").map(str::to_owned),
                 principal_arn: self.get("keyfob_saml_principal_arn").map(str::to_owned),
                 duration_seconds: duration()?,
-            });
+                trusted_origins: self
+                    .get("keyfob_saml_trusted_origins")
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            }));
         }
-        Ok(Plan::IamUser {
+        if NOT_A_KEYFOB_SOURCE.iter().any(|k| self.get(k).is_some()) {
+            return Ok(None);
+        }
+        Ok(Some(Plan::IamUser {
             mfa_serial: self.get("mfa_serial").map(str::to_owned),
             duration_seconds: duration()?,
-        })
+        }))
+    }
+}
+
+impl crate::error::UserError for ConfigError {}
+
+impl crate::error::UserError for PlanError {
+    fn hint(&self) -> Option<String> {
+        Some("edit the profile in the shared config file".to_owned())
+    }
+}
+
+impl crate::error::UserError for NameError {
+    fn exit_code(&self) -> u8 {
+        2
     }
 }
 
@@ -350,18 +449,19 @@ mod tests {
              [profile a]\nkeyfob_sso_session = acme\nkeyfob_sso_account_id = 111122223333\nkeyfob_sso_role_name = Admin\n\
              [profile b]\nsso_session = acme\nsso_account_id = 1\n\
              [profile c]\nkeyfob_saml_url = https://idp/x\nkeyfob_saml_username = alice\nduration_seconds = 3600\n\
+             keyfob_saml_trusted_origins = https://a.example  https://b.example:8443\n\
              [profile d]\nmfa_serial = arn:aws:iam::1:mfa/u\n",
             "[e]\naws_access_key_id = A\n",
         )
         .unwrap();
         assert_eq!(
             p.profile("a").unwrap().plan().unwrap(),
-            Plan::Sso {
+            Some(Plan::Sso {
                 session: Some("acme".into()),
                 legacy: None,
                 account_id: "111122223333".into(),
                 role_name: "Admin".into()
-            }
+            })
         );
         assert_eq!(
             p.profile("b").unwrap().plan().unwrap_err(),
@@ -373,23 +473,41 @@ mod tests {
         );
         assert!(matches!(
             p.profile("c").unwrap().plan().unwrap(),
-            Plan::Saml {
+            Some(Plan::Saml {
                 duration_seconds: Some(3600),
+                ref trusted_origins,
                 ..
-            }
+            }) if trusted_origins == &["https://a.example", "https://b.example:8443"]
         ));
         assert!(matches!(
             p.profile("d").unwrap().plan().unwrap(),
-            Plan::IamUser {
+            Some(Plan::IamUser {
                 mfa_serial: Some(_),
                 ..
-            }
+            })
         ));
-        assert!(p.profile("e").is_some());
+        // Keys in the files and roles are not keyfob's own sources: the chain decides.
+        assert_eq!(p.profile("e").unwrap().plan(), Ok(None));
         assert_eq!(
             p.sso_session("acme").unwrap().get("sso_region"),
             Some("eu-west-1")
         );
+    }
+
+    #[test]
+    fn names_the_sdks_read_back() {
+        for ok in ["a", "acme-prod.Admin", "x/y", "a%b@c:d+e_f", "default", "1"] {
+            assert_eq!(validate_name(NameKind::Profile, ok), Ok(()), "{ok}");
+            let p = Profiles::parse(&format!("[profile {ok}]\nregion = r\n"), "").unwrap();
+            assert_eq!(p.profile(ok).unwrap().get("region"), Some("r"), "{ok}");
+        }
+        for bad in [
+            "", "a#b", "a b", "a=b", "[x]", "-x", "ü", "a\nb", "a;b", "a\"b",
+        ] {
+            let e = validate_name(NameKind::SsoSession, bad).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{e}");
+            assert!(e.to_string().starts_with("sso-session name "), "{e}");
+        }
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! The session store: every secret keyfob keeps (SSO tokens, client registrations, SAML
 //! passwords, STS credentials, IAM user keys) lives in the OS keychain under one service name.
 //!
-//! On Linux the Secret Service is used when a session bus answers, else the kernel keyring
-//! (keyutils); `KEYFOB_KEYRING=secret-service|keyutils` chooses. There is no in-memory or
-//! file fallback: a machine without a usable keychain gets an error that says how to get one.
+//! On Linux `KEYFOB_KEYRING=secret-service|keyutils` chooses. Unset, the Secret Service is used
+//! when one answers on the session bus, else the kernel keyring (keyutils): no bus address, a
+//! dead bus, or a bus with no Secret Service on it. A Secret Service that answers but is locked
+//! is not a reason to fall back: secrets would be split over two keychains (the next, unlocked
+//! session would not find them, `logout` would not reach them) and land outside the keychain
+//! the user's desktop shows. Its prompt asks the user to unlock it; when it cannot (headless, or
+//! dismissed), every call fails with [`StoreError::Locked`], which names both ways out. The
+//! same for one that holds the bus name but does not answer (a hung daemon): an error after a
+//! bounded wait, not a fallback. There is no in-memory or file fallback: a machine without a
+//! usable keychain gets an error that says how to get one.
 
 use crate::env::Env;
 use crate::lock::FileLock;
@@ -136,9 +143,7 @@ pub trait SessionStoreExt: SessionStore {
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt {
                     key: key.to_owned(),
-                    // serde_json's message names the position and the expected type, never
-                    // the value.
-                    reason: e.to_string(),
+                    reason: json_problem(&e),
                 }),
         }
     }
@@ -154,6 +159,19 @@ pub trait SessionStoreExt: SessionStore {
 }
 
 impl<S: SessionStore + ?Sized> SessionStoreExt for S {}
+
+/// What is wrong with an entry's JSON, without quoting it: serde_json's own messages quote the
+/// offending value ("invalid type: string \"…\""), and an entry's values are secrets.
+fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "not valid JSON",
+        Category::Eof => "JSON cut short",
+        Category::Data => "JSON of another shape than keyfob writes",
+        Category::Io => "unreadable",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
 
 /// The OS keychain.
 pub struct Keychain {
@@ -204,7 +222,7 @@ impl Keychain {
             }
             keyring_core::Error::NoStorageAccess(inner) => StoreError::Locked {
                 backend: self.backend,
-                reason: inner.to_string(),
+                reason: locked_reason(&inner.to_string()),
             },
             other => StoreError::Backend {
                 backend: self.backend,
@@ -214,8 +232,30 @@ impl Keychain {
         }
     }
 
+    /// Runs one keychain call, again when a busy Secret Service did not answer in time.
+    fn call<T>(
+        &self,
+        f: impl Fn() -> Result<T, keyring_core::Error>,
+    ) -> Result<T, keyring_core::Error> {
+        let mut tries = 1;
+        loop {
+            match f() {
+                Err(e)
+                    if self.backend == Backend::SecretService
+                        && no_reply(&e)
+                        && tries < SECRET_SERVICE_TRIES =>
+                {
+                    tracing::debug!(tries, "the Secret Service did not answer in time; again");
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn raw_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        match self.entry(key)?.get_password() {
+        let entry = self.entry(key)?;
+        match self.call(|| entry.get_password()) {
             Ok(v) => Ok(Some(v)),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(self.map_err(key, e)),
@@ -223,8 +263,8 @@ impl Keychain {
     }
 
     fn raw_put(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.entry(key)?
-            .set_password(value)
+        let entry = self.entry(key)?;
+        self.call(|| entry.set_password(value))
             .map_err(|e| self.map_err(key, e))?;
         // keyutils on some machines accepts the write into a session keyring that then drops
         // it; find out now rather than at the next credential request.
@@ -238,7 +278,8 @@ impl Keychain {
     }
 
     fn raw_delete(&self, key: &str) -> Result<bool, StoreError> {
-        match self.entry(key)?.delete_credential() {
+        let entry = self.entry(key)?;
+        match self.call(|| entry.delete_credential()) {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
             Err(e) => Err(self.map_err(key, e)),
@@ -250,7 +291,7 @@ impl Keychain {
             None => Ok(BTreeSet::new()),
             Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
                 key: INDEX_KEY.to_owned(),
-                reason: e.to_string(),
+                reason: json_problem(&e),
             }),
         }
     }
@@ -260,10 +301,12 @@ impl Keychain {
         f: impl FnOnce(&mut BTreeSet<String>) -> bool,
     ) -> Result<(), StoreError> {
         // Read-modify-write of the index must not interleave between processes.
-        let _guard = FileLock::acquire(&self.index_lock).map_err(|e| StoreError::Backend {
-            backend: self.backend,
-            key: INDEX_KEY.to_owned(),
-            reason: format!("cannot lock {}: {e}", self.index_lock.display()),
+        let _guard = FileLock::acquire(&self.index_lock, crate::lock::EDIT_WAIT).map_err(|e| {
+            StoreError::Backend {
+                backend: self.backend,
+                key: INDEX_KEY.to_owned(),
+                reason: e.to_string(),
+            }
         })?;
         let mut index = self.read_index()?;
         if f(&mut index) {
@@ -304,6 +347,11 @@ impl SessionStore for Keychain {
     }
 }
 
+/// The automatic choice (see the module docs). Opening the Secret Service store connects to the
+/// bus and opens a session with the `org.freedesktop.secrets` service, so it fails at once when
+/// there is no bus, the bus is dead or nothing serves (or can be activated as) a Secret Service
+/// on it: those fall back to keyutils. It does not look at collections, so a locked one is
+/// chosen, and its first read or write reports [`StoreError::Locked`].
 #[cfg(target_os = "linux")]
 fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError> {
     let choice = env.get_non_empty("KEYFOB_KEYRING");
@@ -313,24 +361,83 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
         Some(other) => Err(StoreError::UnknownBackend(other.to_owned())),
         None => {
             if env.get_non_empty("DBUS_SESSION_BUS_ADDRESS").is_some() {
-                match open_secret_service() {
-                    Ok(pair) => return Ok(pair),
+                match open_secret_service_store() {
+                    Ok(store) => return Ok((store, Backend::SecretService)),
+                    // It is there, only slow: falling back would split the secrets.
+                    Err(e) if no_reply(&e) => return Err(secret_service_unavailable(&e)),
                     Err(e) => {
-                        tracing::debug!(error = %e, "Secret Service unavailable; using keyutils");
+                        tracing::debug!(error = %e, "no Secret Service on the session bus; using keyutils");
                     }
                 }
+            } else {
+                tracing::debug!("no DBUS_SESSION_BUS_ADDRESS; using keyutils");
             }
             open_keyutils()
         }
     }
 }
 
+/// Why a keychain refused access, in the user's words rather than the D-Bus library's.
+fn locked_reason(said: &str) -> String {
+    let said = said.strip_prefix("Secret Service: ").unwrap_or(said);
+    if said.contains("prompt was dismissed") {
+        // Headless, the prompt cannot be shown at all; on a desktop the user closed it.
+        "its unlock prompt was dismissed or could not be shown".to_owned()
+    } else if said.contains("no result found") {
+        // gnome-keyring started without --unlock: its default (login) collection does not
+        // exist until someone types a password into a prompt.
+        "it has no unlocked default keyring".to_owned()
+    } else {
+        said.to_owned()
+    }
+}
+
+/// dbus-secret-service gives every D-Bus call a fixed 2 s reply timeout. A healthy gnome-keyring
+/// can take longer when fifty SDK processes open sessions at once on a busy machine, so a call
+/// that got no reply is made again, this many times in all (at most ~10 s a call: bounded).
+const SECRET_SERVICE_TRIES: u32 = 5;
+
+/// Whether a Secret Service call timed out waiting for its reply (D-Bus `NoReply`).
+fn no_reply(e: &keyring_core::Error) -> bool {
+    matches!(e, keyring_core::Error::PlatformFailure(inner)
+        if inner.to_string().contains("Did not receive a reply"))
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn secret_service_unavailable(e: &keyring_core::Error) -> StoreError {
+    StoreError::Unavailable {
+        reason: if no_reply(e) {
+            format!("the Secret Service did not answer ({SECRET_SERVICE_TRIES} tries of 2 s)")
+        } else {
+            format!("Secret Service: {e}")
+        },
+    }
+}
+
+/// Connects to the Secret Service and opens a session with it (no collection is touched).
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn open_secret_service_store() -> Result<Arc<CredentialStore>, keyring_core::Error> {
+    let mut tries = 1;
+    loop {
+        match dbus_secret_service_keyring_store::Store::new() {
+            Err(e) if no_reply(&e) && tries < SECRET_SERVICE_TRIES => {
+                tracing::debug!(tries, "the Secret Service did not answer in time; again");
+                tries += 1;
+            }
+            other => return other.map(|store| store as Arc<CredentialStore>),
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn open_secret_service() -> Result<(Arc<CredentialStore>, Backend), StoreError> {
-    let store =
-        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
-            reason: format!("Secret Service: {e}"),
-        })?;
+    let store = open_secret_service_store().map_err(|e| secret_service_unavailable(&e))?;
     Ok((store, Backend::SecretService))
 }
 
@@ -359,10 +466,7 @@ fn open_backend(env: &Env) -> Result<(Arc<CredentialStore>, Backend), StoreError
     {
         return Err(StoreError::UnknownBackend(other));
     }
-    let store =
-        dbus_secret_service_keyring_store::Store::new().map_err(|e| StoreError::Unavailable {
-            reason: format!("Secret Service: {e}"),
-        })?;
+    let store = open_secret_service_store().map_err(|e| secret_service_unavailable(&e))?;
     Ok((store, Backend::SecretService))
 }
 
@@ -408,8 +512,52 @@ pub mod keys {
     pub fn saml_password(profile: &str) -> String {
         format!("saml-password/{profile}")
     }
+    /// An EKS token cached for a profile, cluster, STS region (`global` for the global
+    /// endpoint) and role (`keyfob eks-token`). `#` joins the parts: no profile name, cluster
+    /// name, region or role ARN that keyfob accepts holds one.
+    pub fn eks_token(profile: &str, cluster: &str, region: &str, role_arn: Option<&str>) -> String {
+        match role_arn {
+            Some(role) => format!("eks-token/{profile}#{cluster}#{region}#{role}"),
+            None => format!("eks-token/{profile}#{cluster}#{region}"),
+        }
+    }
+    /// Whether `key` is one of `profile`'s EKS tokens.
+    pub fn is_eks_token_of(key: &str, profile: &str) -> bool {
+        key.strip_prefix("eks-token/")
+            .and_then(|k| k.strip_prefix(profile))
+            .is_some_and(|rest| rest.starts_with('#'))
+    }
     /// Splits a key into its kind and name.
     pub fn split(key: &str) -> (&str, &str) {
         key.split_once('/').unwrap_or(("other", key))
+    }
+}
+
+impl crate::error::UserError for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_entry_messages_never_quote_the_entry() {
+        // serde_json's own message does quote it: the reason this test exists.
+        let raw = serde_json::from_str::<crate::Credentials>(r#""hunter2-plaintext-secret""#);
+        assert!(raw.unwrap_err().to_string().contains("hunter2"));
+        for text in [
+            r#""hunter2-plaintext-secret""#,
+            r#"{"access_key_id": "AKIA", "secret_access_key": ["hunter2-plaintext-secret"]}"#,
+            r#"{"access_key_id": "hunter2-plaintext-secret""#,
+            "hunter2-plaintext-secret",
+        ] {
+            let e = serde_json::from_str::<crate::Credentials>(text).unwrap_err();
+            let reason = json_problem(&e);
+            assert!(!reason.contains("hunter2"), "{reason}");
+            let err = StoreError::Corrupt {
+                key: "creds/p".into(),
+                reason,
+            };
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 }

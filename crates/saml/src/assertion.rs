@@ -6,10 +6,10 @@
 //! before decoding, DTDs (and with them entity expansion) are refused, and the node count is
 //! limited.
 
-use crate::partition::{Partition, signin_target};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
+use keyfob_core::partition::{Partition, signin_target};
 use std::fmt;
 use url::Url;
 
@@ -423,6 +423,8 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
         None => s.to_owned(),
     }
 }
+
+impl keyfob_core::error::UserError for AssertionError {}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 //! never a form value.
 
 use crate::form::{self, Form, Method, Page};
+use crate::origins::{PasswordOrigins, check_hop, is_loopback};
 use crate::redact_url;
 use keyfob_core::Secret;
 use reqwest::StatusCode;
@@ -141,6 +142,64 @@ pub enum IdpError {
         /// The form's action, without the query string.
         url: String,
     },
+    /// The password would go to an origin that is neither keyfob_saml_url's nor trusted.
+    #[error("{}", not_trusted(origin, profile.as_deref(), *redirect))]
+    PasswordNotTrusted {
+        /// The origin it would go to.
+        origin: String,
+        /// The profile, to name where the origin could be trusted.
+        profile: Option<String>,
+        /// The 307/308 status that would resend it, or `None` for the login form itself.
+        redirect: Option<u16>,
+    },
+    /// The password would go from an https page or request to plain http.
+    #[error(
+        "{} from https to plain http at {origin}; keyfob never does that, whatever keyfob_saml_trusted_origins says",
+        password_goes(*redirect)
+    )]
+    PasswordDowngrade {
+        /// The origin it would go to.
+        origin: String,
+        /// The 307/308 status that would resend it, or `None` for the login form itself.
+        redirect: Option<u16>,
+    },
+    /// A login form submitted with GET would put the password into a URL.
+    #[error(
+        "the IdP's login form would put your password into a URL (it submits with GET to {url}); keyfob does not send passwords in URLs"
+    )]
+    PasswordInUrl {
+        /// The form's action, without the query string.
+        url: String,
+    },
+    /// A request without the password would go from https to plain http on another machine.
+    #[error(
+        "the IdP sent the login from https to plain http at {url}; keyfob follows plain http only on this machine"
+    )]
+    InsecureRedirect {
+        /// Where it would go, without the query string.
+        url: String,
+    },
+    /// A redirect or form to something that is not an http(s) URL.
+    #[error(
+        "the IdP sent the login to {url}, which is not an http(s) address; keyfob cannot go on from it"
+    )]
+    NotHttp {
+        /// Where it would go, without the query string.
+        url: String,
+    },
+    /// An entry of keyfob_saml_trusted_origins is not an origin.
+    #[error(
+        "keyfob_saml_trusted_origins of {}: {entry:?} {reason}; list origins separated by spaces",
+        profile_words(profile.as_deref())
+    )]
+    BadTrustedOrigin {
+        /// The profile.
+        profile: Option<String>,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The login form came back after the password was sent.
     #[error("the IdP rejected the user name or password; nothing was stored")]
     BadCredentials,
@@ -154,7 +213,43 @@ pub enum IdpError {
     NeedsInteraction,
 }
 
+fn profile_words(profile: Option<&str>) -> String {
+    profile.map_or_else(|| "the profile".to_owned(), |p| format!("profile {p}"))
+}
+
+fn password_goes(redirect: Option<u16>) -> String {
+    match redirect {
+        None => "the IdP's login form would send your password".to_owned(),
+        Some(status) => format!(
+            "the IdP answered the login with a {status} redirect that would send your password again,"
+        ),
+    }
+}
+
+fn not_trusted(origin: &str, profile: Option<&str>, redirect: Option<u16>) -> String {
+    format!(
+        "{} to {origin}, which is not the origin of keyfob_saml_url; if you trust it, add it to keyfob_saml_trusted_origins of {}",
+        password_goes(redirect),
+        profile_words(profile)
+    )
+}
+
 impl IdpError {
+    /// True for keyfob's own refusals to send the password or follow the login somewhere
+    /// (the trust rules); the message says what, if anything, would allow it.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            IdpError::PasswordNotTrusted { .. }
+                | IdpError::PasswordDowngrade { .. }
+                | IdpError::PasswordInUrl { .. }
+                | IdpError::InsecureForm { .. }
+                | IdpError::InsecureRedirect { .. }
+                | IdpError::NotHttp { .. }
+                | IdpError::BadTrustedOrigin { .. }
+        )
+    }
+
     /// True when the user must act (a password, a code), not just retry.
     pub fn needs_user(&self) -> bool {
         matches!(
@@ -165,9 +260,15 @@ impl IdpError {
 }
 
 /// Signs in to an IdP and returns its SAML response for AWS.
+///
+/// The password goes only where [`PasswordOrigins`] allows: the IdP URL's origin and the
+/// trusted ones ([`IdpClient::with_trusted_origins`]). Redirects are followed here, not by the
+/// HTTP library, so that each hop is checked before it is sent (see [`crate::origins`]).
 #[derive(Debug, Clone, Default)]
 pub struct IdpClient {
     options: IdpOptions,
+    trusted_origins: Vec<String>,
+    profile: Option<String>,
 }
 
 struct Fetched {
@@ -175,23 +276,66 @@ struct Fetched {
     body: String,
 }
 
+/// One request of the walk, as a browser would make it.
+struct Outgoing {
+    method: Method,
+    url: Url,
+    /// The url-encoded body of a POST.
+    form: Option<Vec<(String, String)>>,
+    /// The body holds the password: redirects that resend it are checked against the
+    /// password origins.
+    carries_password: bool,
+    /// The page whose form or link made the request (for the Referer header).
+    referrer: Option<Url>,
+}
+
+impl Outgoing {
+    fn get(url: Url) -> Self {
+        Self {
+            method: Method::Get,
+            url,
+            form: None,
+            carries_password: false,
+            referrer: None,
+        }
+    }
+}
+
 impl IdpClient {
     /// A client with these limits.
     pub fn new(options: IdpOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            trusted_origins: Vec::new(),
+            profile: None,
+        }
+    }
+
+    /// Origins besides the IdP URL's that may receive the password
+    /// (`keyfob_saml_trusted_origins`); checked when [`IdpClient::login`] starts.
+    #[must_use]
+    pub fn with_trusted_origins(mut self, origins: &[String]) -> Self {
+        self.trusted_origins = origins.to_vec();
+        self
+    }
+
+    /// The profile this login is for, named in refusals that a profile key could lift.
+    #[must_use]
+    pub fn for_profile(mut self, profile: &str) -> Self {
+        self.profile = Some(profile.to_owned());
+        self
     }
 
     fn http(&self) -> Result<reqwest::Client, IdpError> {
         reqwest::Client::builder()
             .cookie_provider(Arc::new(Jar::default()))
-            .redirect(reqwest::redirect::Policy::limited(
-                self.options.max_redirects,
-            ))
+            // Each hop is checked by `fetch` before it is sent.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.options.timeout)
             .connect_timeout(self.options.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("keyfob/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| IdpError::Client(error_chain(&e.without_url())))
+            .map_err(|e| IdpError::Client(keyfob_core::error::one_line(&e.without_url())))
     }
 
     /// Signs `username` in at the IdP-initiated URL `url`. The password is sent once: if the
@@ -208,16 +352,19 @@ impl IdpClient {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| IdpError::BadUrl(url.to_owned()))?;
+        let origins = PasswordOrigins::new(&start, &self.trusted_origins, self.profile.as_deref())?;
         let http = self.http()?;
         let mut sent_password = false;
         let mut sent_code = false;
 
         tracing::debug!(url = %redact_url(&start), "IdP login: start");
-        let mut page = self.fetch(http.get(start.clone()), &start, false).await?;
+        let mut page = self
+            .fetch(&http, &origins, Outgoing::get(start.clone()), false)
+            .await?;
         for step in 1..=self.options.max_steps {
             let classified = form::classify(&page.body, &page.url);
             tracing::debug!(step, url = %redact_url(&page.url), page = classified.kind(), "IdP page");
-            let (form, fill) = match classified {
+            let (form, fill, carries_password) = match classified {
                 Page::SamlResponse {
                     response,
                     relay_state,
@@ -234,8 +381,8 @@ impl IdpClient {
                     if sent_password {
                         return Err(IdpError::BadCredentials);
                     }
+                    origins.check_form(&page.url, &form)?;
                     sent_password = true;
-                    check_secure(&form)?;
                     let mut fill = Vec::new();
                     if let Some(name) = &form.username_field {
                         fill.push((name.clone(), username.to_owned()));
@@ -247,7 +394,7 @@ impl IdpClient {
                         sent_code = true;
                         fill.push((name.clone(), ask_code(mfa, &page.url)?));
                     }
-                    (form, fill)
+                    (form, fill, true)
                 }
                 Page::MfaForm(form) => {
                     if sent_code {
@@ -255,11 +402,15 @@ impl IdpClient {
                     }
                     sent_code = true;
                     check_secure(&form)?;
+                    check_hop(&page.url, &form.action)?;
                     let name = form.code_field.clone().unwrap_or_default();
                     let fill = vec![(name, ask_code(mfa, &page.url)?)];
-                    (form, fill)
+                    (form, fill, false)
                 }
-                Page::AutoSubmit(form) => (form, Vec::new()),
+                Page::AutoSubmit(form) => {
+                    check_hop(&page.url, &form.action)?;
+                    (form, Vec::new(), false)
+                }
                 Page::Unknown { reason, title } => {
                     return Err(IdpError::NoForm {
                         url: redact_url(&page.url),
@@ -278,30 +429,77 @@ impl IdpClient {
                 .map(|(n, _)| n.as_str())
                 .collect();
             tracing::debug!(method = ?form.method, action = %redact_url(&form.action), fields = ?names, "IdP login: submitting a form");
-            let request = submit(&http, &form, fill, &page.url)?;
-            page = self.fetch(request, &form.action, sent_password).await?;
+            let request = submit(&form, fill, &page.url, carries_password)?;
+            page = self.fetch(&http, &origins, request, sent_password).await?;
         }
         Err(IdpError::TooManySteps(self.options.max_steps))
     }
 
-    /// Sends one request (redirects followed) and reads the page.
+    /// Sends one request, follows its redirects (each hop checked before it is sent) and reads
+    /// the page, all within the timeout.
     async fn fetch(
         &self,
-        request: reqwest::RequestBuilder,
-        target: &Url,
+        http: &reqwest::Client,
+        origins: &PasswordOrigins,
+        request: Outgoing,
         after_password: bool,
     ) -> Result<Fetched, IdpError> {
-        let mut resp = request
-            .header(
-                reqwest::header::ACCEPT,
-                "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
-            )
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e, target))?;
+        let target = redact_url(&request.url);
+        tokio::time::timeout(
+            self.options.timeout,
+            self.fetch_within(http, origins, request, after_password),
+        )
+        .await
+        .map_err(|_| IdpError::Timeout {
+            url: target,
+            seconds: self.options.timeout.as_secs().max(1),
+        })?
+    }
+
+    async fn fetch_within(
+        &self,
+        http: &reqwest::Client,
+        origins: &PasswordOrigins,
+        mut request: Outgoing,
+        after_password: bool,
+    ) -> Result<Fetched, IdpError> {
+        let first = request.url.clone();
+        let mut redirects = 0;
+        let mut resp = loop {
+            let resp = send(http, &request)
+                .await
+                .map_err(|e| self.transport_error(e, &request.url))?;
+            let status = resp.status();
+            tracing::debug!(status = status.as_u16(), url = %redact_url(&request.url), "IdP response");
+            let Some(next) = redirect_target(&resp, &request.url) else {
+                break resp;
+            };
+            redirects += 1;
+            if redirects > self.options.max_redirects {
+                return Err(IdpError::TooManyRedirects {
+                    url: redact_url(&first),
+                    max: self.options.max_redirects,
+                });
+            }
+            if matches!(status.as_u16(), 307 | 308) {
+                // The same method and body again: the password too, if the body holds it.
+                if request.carries_password {
+                    origins.check_redirect(&request.url, &next, status.as_u16())?;
+                } else {
+                    check_hop(&request.url, &next)?;
+                }
+            } else {
+                // 301/302/303: a GET without the body, as browsers do.
+                check_hop(&request.url, &next)?;
+                request.method = Method::Get;
+                request.form = None;
+                request.carries_password = false;
+            }
+            tracing::debug!(status = status.as_u16(), to = %redact_url(&next), resends_body = request.form.is_some(), "IdP redirect");
+            request.url = next;
+        };
         let status = resp.status();
-        let url = resp.url().clone();
-        tracing::debug!(status = status.as_u16(), url = %redact_url(&url), "IdP response");
+        let url = request.url;
         if status == StatusCode::UNAUTHORIZED && after_password {
             return Err(IdpError::BadCredentials);
         }
@@ -340,18 +538,47 @@ impl IdpClient {
                 url,
                 seconds: self.options.timeout.as_secs().max(1),
             }
-        } else if e.is_redirect() {
-            IdpError::TooManyRedirects {
-                url: redact_url(target),
-                max: self.options.max_redirects,
-            }
         } else {
             IdpError::Unreachable {
                 url,
-                reason: error_chain(&e),
+                reason: keyfob_core::error::one_line(&e),
             }
         }
     }
+}
+
+/// Sends `request` once, without following redirects.
+async fn send(
+    http: &reqwest::Client,
+    request: &Outgoing,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut builder = match (&request.method, &request.form) {
+        (Method::Post, Some(pairs)) => http.post(request.url.clone()).form(pairs),
+        (Method::Post, None) => http.post(request.url.clone()),
+        (Method::Get, _) => http.get(request.url.clone()),
+    };
+    builder = builder.header(
+        reqwest::header::ACCEPT,
+        "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
+    );
+    if let Some(page) = &request.referrer {
+        builder = builder.header(reqwest::header::REFERER, referer(page, &request.url));
+    }
+    builder.send().await
+}
+
+/// Where a 301/302/303/307/308 answer points, resolved against the request URL; `None` for
+/// any other answer (a redirect without a usable Location is read as a page, as browsers do).
+fn redirect_target(resp: &reqwest::Response, url: &Url) -> Option<Url> {
+    if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    url.join(location.trim()).ok()
 }
 
 fn ask_code(mfa: Option<&dyn MfaProvider>, page: &Url) -> Result<String, IdpError> {
@@ -362,15 +589,7 @@ fn ask_code(mfa: Option<&dyn MfaProvider>, page: &Url) -> Result<String, IdpErro
     Ok(code.expose().trim().to_owned())
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
+/// A one-time code goes over https, or plain http to this machine.
 fn check_secure(form: &Form) -> Result<(), IdpError> {
     if form.action.scheme() == "https"
         || (form.action.scheme() == "http" && is_loopback(&form.action))
@@ -385,11 +604,11 @@ fn check_secure(form: &Form) -> Result<(), IdpError> {
 
 /// The request a browser would send for `form`, with `fill` added to its fields.
 fn submit(
-    http: &reqwest::Client,
     form: &Form,
     fill: Vec<(String, String)>,
     page: &Url,
-) -> Result<reqwest::RequestBuilder, IdpError> {
+    carries_password: bool,
+) -> Result<Outgoing, IdpError> {
     if !matches!(form.action.scheme(), "http" | "https") {
         return Err(IdpError::NoForm {
             url: redact_url(page),
@@ -410,16 +629,28 @@ fn submit(
     {
         pairs.push(button.clone());
     }
-    let request = match form.method {
+    let (url, body) = match form.method {
         Method::Get => {
+            // `PasswordOrigins::check_form` refuses these first; this keeps it so.
+            if carries_password {
+                return Err(IdpError::PasswordInUrl {
+                    url: redact_url(&form.action),
+                });
+            }
             let mut url = form.action.clone();
             url.set_query(None);
             url.query_pairs_mut().extend_pairs(&pairs);
-            http.get(url)
+            (url, None)
         }
-        Method::Post => http.post(form.action.clone()).form(&pairs),
+        Method::Post => (form.action.clone(), Some(pairs)),
     };
-    Ok(request.header(reqwest::header::REFERER, referer(page, &form.action)))
+    Ok(Outgoing {
+        method: form.method,
+        url,
+        form: body,
+        carries_password,
+        referrer: Some(page.clone()),
+    })
 }
 
 /// The Referer a browser sends (strict-origin-when-cross-origin): the page URL within one
@@ -436,19 +667,7 @@ fn referer(page: &Url, target: &Url) -> String {
     r.to_string()
 }
 
-/// An error and its causes on one line (reqwest's top-level message alone says little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+impl keyfob_core::error::UserError for IdpError {}
 
 #[cfg(test)]
 mod tests {
@@ -467,14 +686,14 @@ mod tests {
     }
 
     #[test]
-    fn passwords_go_only_over_https_or_to_this_machine() {
+    fn one_time_codes_go_only_over_https_or_to_this_machine() {
         let form = |action: &str| Form {
             action: Url::parse(action).unwrap(),
             method: Method::Post,
             fields: Vec::new(),
             username_field: None,
-            password_field: Some("p".into()),
-            code_field: None,
+            password_field: None,
+            code_field: Some("otp".into()),
             submit: None,
             visible_fields: Vec::new(),
         };

@@ -4,6 +4,7 @@
 //! - [`assertion`] reads a SAML 2.0 response (pure, hardened, fuzzable).
 //! - [`form`] reads IdP pages: login form, one-time-code form, auto-submit hop, SAML response.
 //! - [`idp`] walks the IdP-initiated login over HTTP with a per-login cookie jar.
+//! - [`origins`] decides where the password, and the login, may go.
 //! - [`sts`] calls AssumeRoleWithSAML and chooses the role.
 //! - [`SamlSource`] puts them together as a [`CredentialSource`] for silent refresh, and
 //!   [`SamlSource::login`] for an interactive login (one-time code, role picker).
@@ -12,17 +13,18 @@
 pub mod assertion;
 pub mod form;
 pub mod idp;
-pub mod partition;
+pub mod origins;
 pub mod sts;
 
 pub use assertion::{Assertion, AssertionError, RolePair};
 pub use idp::{IdpClient, IdpError, IdpOptions, MfaProvider, SamlResponse};
-pub use partition::Partition;
+pub use keyfob_core::partition::{self, Partition};
+pub use origins::PasswordOrigins;
 pub use sts::{StsError, choose_role, choose_role_via};
 
 use keyfob_core::env::{Clock, Env, SystemClock};
 use keyfob_core::profile::Plan;
-use keyfob_core::source::{CredentialSource, SourceError};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::{Credentials, Secret};
 use std::fmt;
 use std::sync::Arc;
@@ -65,6 +67,9 @@ pub enum SamlError {
     /// The role picker was dismissed.
     #[error("no role was chosen")]
     NoRoleChosen,
+    /// A sign-in was asked for without a password.
+    #[error("no IdP password is stored for this profile")]
+    NoPassword,
 }
 
 fn list_roles(roles: &[RolePair]) -> String {
@@ -80,7 +85,9 @@ impl SamlError {
     pub fn needs_user(&self) -> bool {
         match self {
             SamlError::Idp(e) => e.needs_user(),
-            SamlError::RoleAmbiguous { .. } | SamlError::NoRoleChosen => true,
+            SamlError::RoleAmbiguous { .. } | SamlError::NoRoleChosen | SamlError::NoPassword => {
+                true
+            }
             _ => false,
         }
     }
@@ -135,10 +142,14 @@ pub struct SamlSource {
     profile: String,
     url: String,
     username: String,
-    password: Secret,
+    /// The IdP password: needed to sign in, not to assume a role from a response in hand.
+    password: Option<Secret>,
     role_arn: Option<String>,
+    /// Whether the profile itself names the role (then only that role's credentials are its).
+    role_pinned: bool,
     principal_arn: Option<String>,
     duration_seconds: Option<i32>,
+    trusted_origins: Vec<String>,
     region: Option<String>,
     sts_endpoint: Option<String>,
     use_profile_config: bool,
@@ -156,6 +167,7 @@ impl fmt::Debug for SamlSource {
             .field("role_arn", &self.role_arn)
             .field("principal_arn", &self.principal_arn)
             .field("duration_seconds", &self.duration_seconds)
+            .field("trusted_origins", &self.trusted_origins)
             .field("region", &self.region)
             .field("sts_endpoint", &self.sts_endpoint)
             .finish_non_exhaustive()
@@ -163,16 +175,18 @@ impl fmt::Debug for SamlSource {
 }
 
 impl SamlSource {
-    /// A source for `profile`'s SAML plan, signing in with `password`; `None` when the plan
-    /// is not SAML. Defaults: the system clock, no region (the assertion's partition decides),
-    /// the STS endpoint from the shared config, 20 s IdP timeouts.
-    pub fn from_plan(profile: &str, plan: &Plan, password: Secret) -> Option<Self> {
+    /// A source for `profile`'s SAML plan, signing in with `password` (`None`: only
+    /// [`SamlSource::assume`] a response obtained otherwise); `None` when the plan is not SAML.
+    /// Defaults: the system clock, no region (the assertion's partition decides), the STS
+    /// endpoint from the shared config, 20 s IdP timeouts.
+    pub fn from_plan(profile: &str, plan: &Plan, password: Option<Secret>) -> Option<Self> {
         let Plan::Saml {
             url,
             username,
             role_arn,
             principal_arn,
             duration_seconds,
+            trusted_origins,
         } = plan
         else {
             return None;
@@ -183,8 +197,10 @@ impl SamlSource {
             username: username.clone(),
             password,
             role_arn: role_arn.clone(),
+            role_pinned: role_arn.is_some(),
             principal_arn: principal_arn.clone(),
             duration_seconds: *duration_seconds,
+            trusted_origins: trusted_origins.clone(),
             region: None,
             sts_endpoint: None,
             use_profile_config: true,
@@ -245,6 +261,25 @@ impl SamlSource {
         self
     }
 
+    /// Checks the profile's IdP settings (`keyfob_saml_url`, `keyfob_saml_trusted_origins`)
+    /// without a request, so that a bad one is reported before the password is asked for.
+    pub fn check_plan(profile: &str, plan: &Plan) -> Result<(), SamlError> {
+        let Plan::Saml {
+            url,
+            trusted_origins,
+            ..
+        } = plan
+        else {
+            return Ok(());
+        };
+        let start = Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| IdpError::BadUrl(url.clone()))?;
+        PasswordOrigins::new(&start, trusted_origins, Some(profile))?;
+        Ok(())
+    }
+
     /// Signs in, picks the role and calls STS. `mfa` answers a one-time-code page and `picker`
     /// chooses among several roles when the profile names none; without them those cases fail
     /// with errors whose [`SamlError::needs_user`] is true.
@@ -253,10 +288,27 @@ impl SamlSource {
         mfa: Option<&dyn MfaProvider>,
         picker: Option<&dyn RolePicker>,
     ) -> Result<Login, SamlError> {
+        // The one way to the IdP, for `keyfob login` and the silent re-login alike: the
+        // password origins are checked here, before any request.
+        let password = self.password.as_ref().ok_or(SamlError::NoPassword)?;
         let response = IdpClient::new(self.idp.clone())
-            .login(&self.url, &self.username, &self.password, mfa)
+            .with_trusted_origins(&self.trusted_origins)
+            .for_profile(&self.profile)
+            .login(&self.url, &self.username, password, mfa)
             .await?;
-        let assertion = assertion::parse_response(response.base64.expose(), self.clock.now())?;
+        self.assume(&response.base64, picker).await
+    }
+
+    /// From a SAML response to credentials: read the assertion, choose the role (the
+    /// profile's, `--role-arn`, or `picker` among several), pick the STS region of the
+    /// assertion's partition, call AssumeRoleWithSAML. The one path every SAML sign-in takes:
+    /// the form login above, a pasted response, the browser.
+    pub async fn assume(
+        &self,
+        response: &Secret,
+        picker: Option<&dyn RolePicker>,
+    ) -> Result<Login, SamlError> {
+        let assertion = assertion::parse_response(response.expose(), self.clock.now())?;
         tracing::debug!(
             roles = assertion.roles.len(),
             partition = %assertion.partition,
@@ -288,7 +340,7 @@ impl SamlSource {
             endpoint_url: self.sts_endpoint.as_deref(),
             use_profile_config: self.use_profile_config,
             role: &role,
-            saml_assertion: &response.base64,
+            saml_assertion: response,
             duration_seconds: sts::effective_duration(
                 self.duration_seconds,
                 assertion.session_duration,
@@ -303,7 +355,32 @@ impl SamlSource {
     }
 }
 
+/// Forgets `profile`'s stored IdP password when `err` says the IdP rejected it, so that it is
+/// not sent again (IdPs lock accounts after a few failures). True when it was forgotten.
+pub fn forget_rejected_password(
+    store: &dyn keyfob_core::SessionStore,
+    profile: &str,
+    err: &SamlError,
+) -> bool {
+    matches!(err, SamlError::Idp(IdpError::BadCredentials))
+        && store
+            .delete(&keyfob_core::store::keys::saml_password(profile))
+            .is_ok()
+}
+
 impl CredentialSource for SamlSource {
+    /// With `--role-arn` on a profile that names another role, the credentials are cached
+    /// under that role's fingerprint, which the profile's own never matches.
+    fn fingerprint(&self) -> Fingerprint {
+        keyfob_core::fingerprint::saml(
+            &self.url,
+            &self.username,
+            self.role_arn.as_deref().filter(|_| self.role_pinned),
+            self.principal_arn.as_deref(),
+            self.duration_seconds,
+        )
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         self.login(None, None)
             .await
@@ -321,6 +398,8 @@ pub fn redact_url(url: &Url) -> String {
     let _ = u.set_password(None);
     u.to_string()
 }
+
+impl keyfob_core::error::UserError for SamlError {}
 
 #[cfg(test)]
 mod tests {
@@ -353,8 +432,9 @@ mod tests {
             role_arn: None,
             principal_arn: None,
             duration_seconds: None,
+            trusted_origins: Vec::new(),
         };
-        let s = SamlSource::from_plan("p", &plan, Secret::new("hunter2")).unwrap();
+        let s = SamlSource::from_plan("p", &plan, Some(Secret::new("hunter2"))).unwrap();
         let text = format!("{s:?}");
         assert!(!text.contains("hunter2") && !text.contains("x=1"), "{text}");
         assert!(
@@ -364,7 +444,7 @@ mod tests {
                     mfa_serial: None,
                     duration_seconds: None
                 },
-                Secret::new("x")
+                Some(Secret::new("x"))
             )
             .is_none()
         );

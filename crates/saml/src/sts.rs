@@ -11,7 +11,6 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_saml::AssumeRoleWithSAMLError;
 use keyfob_core::env::Env;
 use keyfob_core::{Credentials, Secret};
-use std::time::Duration;
 
 /// The shortest session STS grants.
 pub const MIN_DURATION_SECONDS: i32 = 900;
@@ -93,7 +92,7 @@ pub enum StsError {
 pub struct StsRequest<'a> {
     /// The profile, for messages and for its shared-config settings.
     pub profile: &'a str,
-    /// The region to call STS in (see [`crate::partition::sts_region`]).
+    /// The region to call STS in (see [`keyfob_core::partition::sts_region`]).
     pub region: &'a str,
     /// An endpoint that overrides every other source (tests, [`endpoint_from_env`]).
     pub endpoint_url: Option<&'a str>,
@@ -175,25 +174,15 @@ pub fn choose_role_via(
 
 /// Calls AssumeRoleWithSAML.
 pub async fn assume_role_with_saml(req: &StsRequest<'_>) -> Result<Credentials, StsError> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .no_credentials()
-        .region(aws_config::Region::new(req.region.to_owned()))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(20))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        );
-    if req.use_profile_config {
-        loader = loader.profile_name(req.profile);
-    }
-    let sdk = loader.load().await;
-    let mut conf = aws_sdk_sts::config::Builder::from(&sdk);
-    if let Some(endpoint) = req.endpoint_url {
-        conf = conf.endpoint_url(endpoint);
-    }
-    let client = aws_sdk_sts::Client::from_conf(conf.build());
+    let client = keyfob_core::sts::client(
+        keyfob_core::sts::Target {
+            profile: req.use_profile_config.then_some(req.profile),
+            region: req.region,
+            endpoint_url: req.endpoint_url,
+        },
+        None,
+    )
+    .await;
     tracing::debug!(
         region = req.region,
         role = %req.role.role_arn,
@@ -274,6 +263,8 @@ fn map_error<R: std::fmt::Debug>(
         _ => StsError::Service(format!("{code}: {message}")),
     }
 }
+
+impl keyfob_core::error::UserError for StsError {}
 
 #[cfg(test)]
 mod tests {

@@ -66,8 +66,11 @@ async fn an_intermediate_auto_submit_hop_is_followed() {
 }
 
 #[tokio::test]
-async fn a_get_login_form_is_submitted_in_the_query() {
-    login("/get/start", PASSWORD, None).await.unwrap();
+async fn a_get_login_form_is_refused_not_submitted_in_the_query() {
+    // Issue 8.3: a GET form would put the password into a URL (logs, history, Referer).
+    let err = login("/get/start", PASSWORD, None).await.unwrap_err();
+    assert!(matches!(err, IdpError::PasswordInUrl { .. }), "{err}");
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
 }
 
 #[tokio::test]

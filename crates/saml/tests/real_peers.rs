@@ -1,5 +1,7 @@
 //! The IdP client against a real SimpleSAMLphp, and AssumeRoleWithSAML against moto with that
-//! IdP's real assertion. Skipped (with a note on stderr) unless the peers are running:
+//! IdP's real assertion. `./scripts/test` starts both and sets `KEYFOB_TEST_REQUIRE_PEERS=1`,
+//! which turns a missing peer into a failure; without it these tests skip (with a note on
+//! stderr). By hand:
 //!
 //! ```sh
 //! scripts/saml-idp/setup.sh /tmp/kf-idp 18491
@@ -9,8 +11,9 @@
 //! cargo test -p keyfob-saml --test real_peers
 //! ```
 //!
-//! With `AWS_ENDPOINT_URL_STS` also set in the real environment, the moto test checks that
-//! aws-config's loader alone routes the call there too.
+//! `moto_loader_alone_follows_aws_endpoint_url_sts` checks that aws-config's loader alone routes
+//! the call to `AWS_ENDPOINT_URL_STS`: it runs itself again as a child process with that
+//! variable set to moto, so that no other test of the run sees it.
 
 use keyfob_core::env::{Clock, Env, SystemClock};
 use keyfob_core::profile::Plan;
@@ -32,10 +35,17 @@ fn pair(role: &str) -> RolePair {
     }
 }
 
+/// An optional peer's address from the environment: `None` (the test skips) when it is not
+/// set, and a failure when `KEYFOB_TEST_REQUIRE_PEERS=1` — the same rule as `require`/`peer`
+/// in `tests/e2e/support.rs`, which this crate cannot depend on.
 #[allow(clippy::print_stderr)] // the one way to tell the runner a peer test did not run
 fn peer(var: &str, test: &str) -> Option<String> {
     let v = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     if v.is_none() {
+        assert!(
+            std::env::var("KEYFOB_TEST_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "{test}: {var} is not set but KEYFOB_TEST_REQUIRE_PEERS=1: run the tests with ./scripts/test"
+        );
         eprintln!("note: {test} skipped: {var} is not set (see tests/real_peers.rs)");
     }
     v
@@ -139,20 +149,6 @@ async fn moto_accepts_alices_real_assertion() {
     };
     check(&assume_role_with_saml(&request).await.unwrap());
 
-    // The loader alone, from the real environment.
-    if std::env::var("AWS_ENDPOINT_URL_STS").is_ok_and(|v| v == moto) {
-        let loader_only = StsRequest {
-            endpoint_url: None,
-            ..request.clone()
-        };
-        check(&assume_role_with_saml(&loader_only).await.unwrap());
-    } else {
-        let _ = peer(
-            "AWS_ENDPOINT_URL_STS",
-            "moto_accepts_alices_real_assertion (loader part)",
-        );
-    }
-
     // And the whole source, as credential_process would run it.
     let plan = Plan::Saml {
         url: idp,
@@ -160,8 +156,9 @@ async fn moto_accepts_alices_real_assertion() {
         role_arn: None,
         principal_arn: None,
         duration_seconds: Some(3600),
+        trusted_origins: Vec::new(),
     };
-    let creds = SamlSource::from_plan("alice", &plan, Secret::new("alicepw"))
+    let creds = SamlSource::from_plan("alice", &plan, Some(Secret::new("alicepw")))
         .unwrap()
         .with_env(&env)
         .with_profile_config(false)
@@ -196,4 +193,71 @@ async fn caller_arn(endpoint: &str, creds: &Credentials) -> String {
         .await
         .unwrap();
     out.arn().unwrap_or_default().to_owned()
+}
+
+/// Set in the child that `moto_loader_alone_follows_aws_endpoint_url_sts` starts.
+const LOADER_CHILD: &str = "KEYFOB_TEST_LOADER_CHILD";
+/// What the child prints after its call went to moto.
+const LOADER_DONE: &str = "loader-only AssumeRoleWithSAML answered by moto as ";
+
+#[tokio::test]
+#[allow(clippy::print_stdout)] // the child tells its parent that it got this far
+async fn moto_loader_alone_follows_aws_endpoint_url_sts() {
+    const TEST: &str = "moto_loader_alone_follows_aws_endpoint_url_sts";
+    let (Some(idp), Some(moto)) = (
+        peer("KEYFOB_TEST_SAML_IDP_URL", TEST),
+        peer("KEYFOB_TEST_MOTO_URL", TEST),
+    ) else {
+        return;
+    };
+    if std::env::var(LOADER_CHILD).is_ok() {
+        // The child: no endpoint given, no profile read; only the loader's environment says
+        // where STS is.
+        assert_eq!(
+            std::env::var("AWS_ENDPOINT_URL_STS").as_deref(),
+            Ok(moto.as_str())
+        );
+        let response = login(&idp, "alice", "alicepw").await.unwrap();
+        let a = parse_response(response.expose(), SystemClock.now()).unwrap();
+        let request = StsRequest {
+            profile: "alice",
+            region: "us-east-1",
+            endpoint_url: None,
+            use_profile_config: false,
+            role: &a.roles[0],
+            saml_assertion: &response,
+            duration_seconds: Some(3600),
+        };
+        let creds = assume_role_with_saml(&request).await.unwrap();
+        check(&creds);
+        println!("{LOADER_DONE}{}", caller_arn(&moto, &creds).await);
+        return;
+    }
+    // The parent: the same test again in a child process whose environment alone points STS
+    // at moto (setting it here would change what every other test of this binary sees).
+    let exe = std::env::current_exe().unwrap();
+    let out = tokio::process::Command::new(exe)
+        .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(LOADER_CHILD, "1")
+        .env("AWS_ENDPOINT_URL_STS", &moto)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{LOADER_DONE}arn:aws:sts::111122223333:assumed-role/Developer/alice"
+        )),
+        "the child did not reach moto through the loader:\n{stdout}"
+    );
 }

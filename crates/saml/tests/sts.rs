@@ -194,11 +194,12 @@ fn plan(idp: &str, role_arn: Option<&str>, duration: Option<i32>) -> Plan {
         role_arn: role_arn.map(str::to_owned),
         principal_arn: None,
         duration_seconds: duration,
+        trusted_origins: Vec::new(),
     }
 }
 
 fn source(plan: &Plan, sts: &str) -> SamlSource {
-    SamlSource::from_plan("work", plan, Secret::new(common::fake_idp::PASSWORD))
+    SamlSource::from_plan("work", plan, Some(Secret::new(common::fake_idp::PASSWORD)))
         .unwrap()
         .with_env(&Env::from_pairs([("AWS_ENDPOINT_URL_STS", sts)]))
         .with_profile_config(false)

@@ -1,10 +1,16 @@
 //! The loopback listener that receives the browser's redirect at the end of a PKCE sign-in:
-//! one `GET /oauth/callback?code=…&state=…` (or `?error=…`), answered with a small page.
+//! `GET /oauth/callback?code=…&state=…` (or `?error=…`), answered with a small page.
+//!
+//! Any local process can reach this port, so only a request that carries the `state` this
+//! login sent (and the loopback `Host` with this port) can end the wait. Anything else is
+//! answered (400 wrong or missing state, 403 wrong Host, 404 other paths) and the wait goes on
+//! for the browser, until the overall timeout.
 
 use crate::error::SsoError;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 /// The callback path, registered as `http://127.0.0.1/oauth/callback`.
 pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
@@ -16,6 +22,10 @@ const MAX_HEAD: usize = 16 * 1024;
 /// pre-connection sends nothing and must not hold up the real one forever).
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections served at once: a local process that opens many and sends nothing cannot
+/// keep the browser's request from being read.
+const MAX_CONNECTIONS: usize = 16;
+
 /// The query of the callback request.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct CallbackQuery {
@@ -25,23 +35,38 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-/// Waits for the callback and returns the authorization code, checking `state`. Requests for
-/// other paths (a favicon) are answered 404 and the wait goes on.
+/// Waits for the callback with `expected_state` and returns its authorization code (or the
+/// error it carries). Requests for other paths, with another `Host`, or without this login's
+/// state are answered and the wait goes on.
 pub(crate) async fn receive_code(
     listener: &TcpListener,
     expected_state: &str,
     timeout: Duration,
 ) -> Result<String, SsoError> {
+    let port = listener
+        .local_addr()
+        .map_err(|e| SsoError::Callback {
+            reason: e.to_string(),
+        })?
+        .port();
     let wait = async {
+        let mut connections = JoinSet::new();
         loop {
-            let (stream, peer) = listener.accept().await.map_err(|e| SsoError::Callback {
-                reason: e.to_string(),
-            })?;
-            tracing::debug!(%peer, "sign-in callback connection");
-            match handle(stream, expected_state).await {
-                Ok(Some(outcome)) => return outcome,
-                Ok(None) => {}
-                Err(e) => tracing::debug!(error = %e, "ignoring a broken callback connection"),
+            tokio::select! {
+                accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => {
+                    let (stream, peer) = accepted.map_err(|e| SsoError::Callback {
+                        reason: e.to_string(),
+                    })?;
+                    tracing::debug!(%peer, "sign-in callback connection");
+                    let expected = expected_state.to_owned();
+                    connections.spawn(async move { handle(stream, &expected, port).await });
+                }
+                Some(done) = connections.join_next() => match done {
+                    Ok(Ok(Some(outcome))) => return outcome,
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::debug!(error = %e, "ignoring a broken callback connection"),
+                    Err(e) => tracing::debug!(error = %e, "a callback connection task failed"),
+                },
             }
         }
     };
@@ -53,10 +78,12 @@ pub(crate) async fn receive_code(
     }
 }
 
-/// Serves one connection: `Some(outcome)` if it was the callback, `None` for anything else.
+/// Serves one connection: `Some(outcome)` if it was this login's callback, `None` for
+/// anything else.
 async fn handle(
     mut stream: TcpStream,
     expected_state: &str,
+    port: u16,
 ) -> std::io::Result<Option<Result<String, SsoError>>> {
     let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
         .await
@@ -65,11 +92,32 @@ async fn handle(
         respond(&mut stream, 400, "keyfob: bad request").await?;
         return Ok(None);
     };
+    if !host_is_ours(&head, port) {
+        tracing::warn!("refused a sign-in callback request with a foreign Host header");
+        respond(
+            &mut stream,
+            403,
+            "keyfob: this address answers only 127.0.0.1",
+        )
+        .await?;
+        return Ok(None);
+    }
     let Some(query) = parse_target(&target) else {
         respond(&mut stream, 404, "keyfob: not found").await?;
         return Ok(None);
     };
-    let outcome = judge(&query, expected_state);
+    let Some(outcome) = judge(&query, expected_state) else {
+        tracing::warn!(
+            "refused a sign-in callback without this login's state (a stale tab or another local process); still waiting"
+        );
+        respond(
+            &mut stream,
+            400,
+            "keyfob: this request does not belong to the sign-in in progress; it was ignored.",
+        )
+        .await?;
+        return Ok(None);
+    };
     let (status, text) = match &outcome {
         Ok(_) => (200, "keyfob: signed in, you can close this tab.".to_owned()),
         Err(e) => (400, format!("keyfob: sign-in failed: {e}")),
@@ -78,29 +126,45 @@ async fn handle(
     Ok(Some(outcome))
 }
 
-/// What the callback's query means for this login.
-fn judge(query: &CallbackQuery, expected_state: &str) -> Result<String, SsoError> {
+/// What the callback's query means for this login: `None` if it is not this login's (its
+/// `state` is missing or another), else the code or the error it carries.
+fn judge(query: &CallbackQuery, expected_state: &str) -> Option<Result<String, SsoError>> {
+    // The state first, for errors too: a request without it is not ours, and neither its
+    // code nor its error may end this login.
+    if query.state.as_deref() != Some(expected_state) {
+        return None;
+    }
     if let Some(error) = &query.error {
         let detail = query
             .error_description
             .clone()
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| error.clone());
-        return Err(SsoError::Denied {
+        return Some(Err(SsoError::Denied {
             detail: Some(detail),
-        });
+        }));
     }
-    // Compare before looking at the code: a request with the wrong state is not ours, and its
-    // code must never be exchanged.
-    if query.state.as_deref() != Some(expected_state) {
-        return Err(SsoError::StateMismatch);
-    }
-    match &query.code {
+    Some(match &query.code {
         Some(code) if !code.is_empty() => Ok(code.clone()),
         _ => Err(SsoError::Denied {
             detail: Some("the callback carried no authorization code".to_owned()),
         }),
-    }
+    })
+}
+
+/// Whether the request's `Host` is this listener: `127.0.0.1:PORT` or `localhost:PORT`. A
+/// page in the user's browser that rebinds a name of its own to 127.0.0.1 sends its own name.
+fn host_is_ours(head: &str, port: u16) -> bool {
+    let mut hosts = head.lines().skip(1).filter_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| value.trim().to_ascii_lowercase())
+    });
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return false;
+    };
+    [format!("127.0.0.1:{port}"), format!("localhost:{port}")].contains(&host)
 }
 
 async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
@@ -166,6 +230,7 @@ fn html_escape(s: &str) -> String {
 async fn respond(stream: &mut TcpStream, status: u16, text: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        403 => "Forbidden",
         404 => "Not Found",
         _ => "Bad Request",
     };
@@ -189,15 +254,19 @@ async fn respond(stream: &mut TcpStream, status: u16, text: &str) -> std::io::Re
 mod tests {
     use super::*;
 
-    /// Sends one raw GET and returns the whole response.
-    async fn get(port: u16, target: &str) -> String {
+    /// Sends one raw GET with this `Host` and returns the whole response.
+    async fn get_with_host(port: u16, target: &str, host: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
+        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
             .await
             .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         out
+    }
+
+    async fn get(port: u16, target: &str) -> String {
+        get_with_host(port, target, &format!("127.0.0.1:{port}")).await
     }
 
     async fn listener() -> (TcpListener, u16) {
@@ -224,17 +293,79 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn state_mismatch_takes_no_code() {
+    async fn requests_without_this_logins_state_are_refused_and_the_wait_goes_on() {
         let (l, port) = listener().await;
-        let client =
-            tokio::spawn(async move { get(port, "/oauth/callback?code=abc&state=forged").await });
-        let err = receive_code(&l, "s1", Duration::from_secs(10))
+        let client = tokio::spawn(async move {
+            let mut pages = Vec::new();
+            for hostile in [
+                "/oauth/callback?code=forged&state=forged",
+                "/oauth/callback?code=forged",
+                "/oauth/callback?error=access_denied&error_description=abort",
+                "/oauth/callback?error=access_denied&state=forged",
+                "/oauth/callback?code=forged&state=",
+            ] {
+                pages.push(get(port, hostile).await);
+            }
+            pages.push(get(port, "/oauth/callback?code=real&state=s1").await);
+            pages
+        });
+        let code = receive_code(&l, "s1", Duration::from_secs(10))
             .await
-            .unwrap_err();
-        assert!(matches!(err, SsoError::StateMismatch), "{err}");
-        let page = client.await.unwrap();
-        assert!(page.starts_with("HTTP/1.1 400"), "{page}");
-        assert!(page.contains("sign-in failed"), "{page}");
+            .unwrap();
+        assert_eq!(code, "real", "the forged code is never taken");
+        let pages = client.await.unwrap();
+        for page in &pages[..5] {
+            assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+            assert!(page.contains("was ignored"), "{page}");
+        }
+        assert!(pages[5].starts_with("HTTP/1.1 200"), "{}", pages[5]);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_host_is_refused() {
+        let (l, port) = listener().await;
+        let client = tokio::spawn(async move {
+            let rebound = get_with_host(
+                port,
+                "/oauth/callback?code=abc&state=s1",
+                &format!("attacker.example:{port}"),
+            )
+            .await;
+            let other_port =
+                get_with_host(port, "/oauth/callback?code=abc&state=s1", "127.0.0.1:1").await;
+            let ok = get_with_host(
+                port,
+                "/oauth/callback?code=abc&state=s1",
+                &format!("localhost:{port}"),
+            )
+            .await;
+            (rebound, other_port, ok)
+        });
+        let code = receive_code(&l, "s1", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(code, "abc");
+        let (rebound, other_port, ok) = client.await.unwrap();
+        assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+        assert!(other_port.starts_with("HTTP/1.1 403"), "{other_port}");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_does_not_hold_up_the_browser() {
+        let (l, port) = listener().await;
+        let client = tokio::spawn(async move {
+            // Connected, and never a byte: it would hold a one-at-a-time server for 10 s.
+            let _silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            get(port, "/oauth/callback?code=abc&state=s1").await
+        });
+        // Well under READ_TIMEOUT: the browser's request is read while the other idles.
+        let code = receive_code(&l, "s1", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(code, "abc");
+        assert!(client.await.unwrap().starts_with("HTTP/1.1 200"));
     }
 
     #[tokio::test]
@@ -277,8 +408,19 @@ mod tests {
         assert!(parse_target("/other?code=1").is_none());
         let q = parse_target("/oauth/callback?state=x&code=y&code=z").unwrap();
         assert_eq!(q.code.as_deref(), Some("y"));
-        assert_eq!(judge(&q, "x").unwrap(), "y");
+        assert_eq!(judge(&q, "x").unwrap().unwrap(), "y");
+        assert!(judge(&q, "other").is_none());
         let q = parse_target("/oauth/callback?state=x").unwrap();
-        assert!(matches!(judge(&q, "x"), Err(SsoError::Denied { .. })));
+        assert!(matches!(judge(&q, "x"), Some(Err(SsoError::Denied { .. }))));
+        let head = |host: &str| format!("GET / HTTP/1.1\r\n{host}\r\n\r\n");
+        assert!(host_is_ours(&head("Host: 127.0.0.1:4711"), 4711));
+        assert!(host_is_ours(&head("host:LOCALHOST:4711"), 4711));
+        assert!(!host_is_ours(&head("Host: 127.0.0.1"), 4711));
+        assert!(!host_is_ours(&head("Host: evil.example:4711"), 4711));
+        assert!(!host_is_ours(&head("X-Other: 1"), 4711));
+        assert!(!host_is_ours(
+            &head("Host: 127.0.0.1:4711\r\nHost: evil.example:4711"),
+            4711
+        ));
     }
 }

@@ -1,17 +1,11 @@
 //! The SDK clients, built only when a call is about to go on the wire (an SDK config costs
 //! ~8 ms: a cache hit must not pay it).
 
-use aws_config::BehaviorVersion;
 use aws_sdk_sso::config::retry::RetryConfig;
-use aws_sdk_sso::config::timeout::TimeoutConfig;
 use aws_types::region::Region;
 use keyfob_core::Env;
-use std::time::Duration;
+use keyfob_core::net::ResponseCap;
 
-/// How long to wait for a TCP/TLS connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one operation may take, retries included.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts for one call (the SDK's standard retry: throttling, 5xx, transient I/O).
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -56,15 +50,10 @@ pub(crate) fn oidc_endpoint(env: &Env, region: &str) -> String {
 }
 
 async fn sdk_config(region: &str) -> aws_types::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    // Timeouts and the answer cap: keyfob_core::net (every call is bounded).
+    keyfob_core::net::sdk_defaults()
         .no_credentials()
         .region(Region::new(region.to_owned()))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .load()
         .await
@@ -74,7 +63,7 @@ async fn sdk_config(region: &str) -> aws_types::SdkConfig {
 pub(crate) async fn oidc(env: &Env, region: &str) -> (aws_sdk_ssooidc::Client, String) {
     let sdk = sdk_config(region).await;
     let (url, configured) = oidc_target(env, region);
-    let mut conf = aws_sdk_ssooidc::config::Builder::from(&sdk);
+    let mut conf = aws_sdk_ssooidc::config::Builder::from(&sdk).interceptor(ResponseCap);
     // The SDK loader reads the same variables from the process environment; setting them
     // from keyfob's `Env` as well makes an injected environment (tests, `exec`) count too.
     if configured {
@@ -92,7 +81,7 @@ pub(crate) async fn portal(
 ) -> (aws_sdk_sso::Client, String) {
     let sdk = sdk_config(region).await;
     let (url, configured) = portal_target(env, region);
-    let mut conf = aws_sdk_sso::config::Builder::from(&sdk);
+    let mut conf = aws_sdk_sso::config::Builder::from(&sdk).interceptor(ResponseCap);
     if configured {
         conf = conf.endpoint_url(&url);
     }

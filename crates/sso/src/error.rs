@@ -109,11 +109,6 @@ pub enum SsoError {
         /// What went wrong (connection refused, timeout, TLS).
         reason: String,
     },
-    /// The browser came back with a `state` that this login did not send.
-    #[error(
-        "the sign-in callback carried a state this login did not send (a stale tab or a forged request); no token was taken; run keyfob login again"
-    )]
-    StateMismatch,
     /// The sign-in was refused in the browser.
     #[error("the sign-in was denied in the browser{}; run keyfob login again", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Denied {
@@ -180,6 +175,27 @@ pub enum SsoError {
         /// Why.
         reason: String,
     },
+    /// Listing accounts and roles for `populate` ran out of time, the portal throttling it
+    /// (or answering slowly) throughout.
+    #[error(
+        "listing accounts and roles did not finish within {limit}{}: found {accounts} accounts{} and the roles of {roles_listed}; nothing was written; run keyfob populate --sso-session {session} again later",
+        if *throttled > 0 { format!(" (the portal throttled {throttled} calls)") } else { String::new() },
+        if *all_found { "" } else { " so far" }
+    )]
+    ListingDeadline {
+        /// The SSO session.
+        session: String,
+        /// The deadline, as the user reads it (`10 min`).
+        limit: String,
+        /// Accounts found.
+        accounts: usize,
+        /// Whether every page of accounts was in.
+        all_found: bool,
+        /// Accounts whose roles were listed.
+        roles_listed: usize,
+        /// Calls answered 429.
+        throttled: u64,
+    },
     /// A `--name-template` keyfob cannot use.
     #[error(
         "name template {template:?}: {reason}; fields are {{account_name}}, {{account_id}}, {{role_name}}, {{sso_session}}, {{region}}"
@@ -200,12 +216,11 @@ impl SsoError {
                 "keyfob configure sso-session {name} --start-url URL --region REGION"
             )),
             SsoError::SessionExpired { login, .. } => Some(login.clone()),
-            SsoError::NoRoleAccess { session, .. } => {
+            SsoError::NoRoleAccess { session, .. } | SsoError::ListingDeadline { session, .. } => {
                 Some(format!("keyfob populate --sso-session {session}"))
             }
             SsoError::Denied { .. }
             | SsoError::DeviceCodeExpired
-            | SsoError::StateMismatch
             | SsoError::CallbackTimeout { .. } => Some("keyfob login".to_owned()),
             SsoError::Callback { .. } => Some("keyfob login --use-device-code".to_owned()),
             _ => None,
@@ -231,6 +246,20 @@ impl SsoError {
         }
     }
 
+    /// Whether the OIDC service no longer knows the client registration (forgotten,
+    /// expired or revoked at the IdP): a new registration is what fixes it.
+    pub fn is_invalid_client(&self) -> bool {
+        matches!(self, SsoError::Service { service: Service::Oidc, code, .. } if code == "InvalidClientException")
+    }
+
+    /// Whether the service said to slow down (throttling, HTTP 429).
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, SsoError::Service { code, status, .. }
+            if code == "TooManyRequestsException"
+                || code == "ThrottlingException"
+                || *status == Some(429))
+    }
+
     /// The service error code, if the service answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -254,7 +283,7 @@ impl SsoError {
         // cases; it names the endpoint's host, never a request body.
         let detail = match &err {
             SdkError::ServiceError(_) => String::new(),
-            _ => one_line(&DisplayErrorContext(&err).to_string()),
+            _ => keyfob_core::error::one_line_text(&DisplayErrorContext(&err).to_string()),
         };
         match err {
             SdkError::ServiceError(ctx) => {
@@ -262,9 +291,13 @@ impl SsoError {
                 let code = e
                     .code()
                     .map_or_else(|| format!("HTTP {}", status.unwrap_or(0)), str::to_owned);
+                // OIDC errors carry their text as `error_description`, which the SDK's
+                // generic metadata does not read.
                 let message = e
                     .message()
-                    .map_or_else(|| "no message".to_owned(), one_line);
+                    .map(keyfob_core::error::one_line_text)
+                    .or_else(|| ctx.raw().body().bytes().and_then(description_from_body))
+                    .unwrap_or_else(|| "no message".to_owned());
                 SsoError::Service {
                     service,
                     operation,
@@ -300,12 +333,26 @@ impl SsoError {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The longest server-written text an error line repeats.
+const MAX_SERVER_TEXT: usize = 300;
+
+/// `error_description` (OIDC) or `message` from an error's JSON body, on one line and
+/// shortened: the server's words, never a request field.
+fn description_from_body(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = ["error_description", "message", "Message"]
+        .iter()
+        .find_map(|k| json.get(k)?.as_str().filter(|t| !t.trim().is_empty()))?;
+    let mut line = keyfob_core::error::one_line_text(text);
+    if line.len() > MAX_SERVER_TEXT {
+        let cut = (0..=MAX_SERVER_TEXT)
+            .rev()
+            .find(|i| line.is_char_boundary(*i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    Some(line)
 }
 
 impl From<SsoError> for SourceError {
@@ -317,6 +364,12 @@ impl From<SsoError> for SourceError {
             hint,
             needs_user,
         }
+    }
+}
+
+impl keyfob_core::error::UserError for SsoError {
+    fn hint(&self) -> Option<String> {
+        SsoError::hint(self)
     }
 }
 
@@ -370,6 +423,30 @@ mod tests {
             }
             .to_string(),
             "the sign-in was denied in the browser: user said no; run keyfob login again"
+        );
+    }
+
+    #[test]
+    fn oidc_error_descriptions_are_read_from_the_body() {
+        assert_eq!(
+            description_from_body(
+                br#"{"error":"invalid_client","error_description":"Client\nnot found"}"#
+            )
+            .as_deref(),
+            Some("Client not found")
+        );
+        assert_eq!(
+            description_from_body(br#"{"message":"Rate exceeded"}"#).as_deref(),
+            Some("Rate exceeded")
+        );
+        assert_eq!(description_from_body(br#"{"error":"x"}"#), None);
+        assert_eq!(description_from_body(b"<html>"), None);
+        let long = format!(r#"{{"error_description":"{}"}}"#, "é".repeat(400));
+        let line = description_from_body(long.as_bytes()).unwrap();
+        assert!(
+            line.len() <= MAX_SERVER_TEXT + '…'.len_utf8(),
+            "{}",
+            line.len()
         );
     }
 

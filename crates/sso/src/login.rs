@@ -98,14 +98,28 @@ pub async fn login(
         client: &client,
         endpoint: &endpoint,
     };
-    let registration = registration(ctx, cfg, flow, &oidc, opts.new_registration).await?;
-    let token = match listener {
-        Some(listener) => pkce(ctx, cfg, &oidc, &registration, ui, &listener, opts).await?,
-        None => device(ctx, cfg, &oidc, &registration, ui).await?,
-    };
-    token::save(ctx.store, ctx.env, cfg, &token, Some(&registration), false)?;
-    tracing::info!(session = %cfg.name, expires_at = %token.expires_at, "signed in");
-    Ok(token)
+    let mut force_new = opts.new_registration;
+    loop {
+        let (registration, fresh) = registration(ctx, cfg, flow, &oidc, force_new).await?;
+        let signed_in = match &listener {
+            Some(listener) => pkce(ctx, cfg, &oidc, &registration, fresh, ui, listener, opts).await,
+            None => device(ctx, cfg, &oidc, &registration, ui).await,
+        };
+        match signed_in {
+            // The IdP forgot the stored registration (or it was revoked): register again,
+            // once. A registration made a moment ago that is refused too is an error.
+            Err(e) if e.is_invalid_client() && !fresh => {
+                tracing::info!(session = %cfg.name, error = %e, "the IdP no longer knows the stored client registration; registering a new one");
+                force_new = true;
+            }
+            Err(e) => return Err(e),
+            Ok(token) => {
+                token::save(ctx.store, ctx.env, cfg, &token, Some(&registration), false)?;
+                tracing::info!(session = %cfg.name, expires_at = %token.expires_at, "signed in");
+                return Ok(token);
+            }
+        }
+    }
 }
 
 struct Oidc<'a> {
@@ -113,22 +127,23 @@ struct Oidc<'a> {
     endpoint: &'a str,
 }
 
-/// The stored registration if it fits, else a new one. A new one is stored with the token once
-/// the sign-in succeeds ([`token::save`]): a failed login changes no keychain entry.
+/// The stored registration if it fits (`false`), else a new one (`true`). A new one is stored
+/// with the token once the sign-in succeeds ([`token::save`]): a failed login changes no
+/// keychain entry.
 async fn registration(
     ctx: &SsoContext<'_>,
     cfg: &SsoSessionConfig,
     flow: Flow,
     oidc: &Oidc<'_>,
     force_new: bool,
-) -> Result<ClientRegistration, SsoError> {
+) -> Result<(ClientRegistration, bool), SsoError> {
     let now = ctx.clock.now();
     if !force_new
         && let Some(reg) = token::load_registration(ctx.store, cfg)?
         && reg.reusable_for(cfg, flow, now)
     {
         tracing::debug!(session = %cfg.name, "reusing the stored OIDC client registration");
-        return Ok(reg);
+        return Ok((reg, false));
     }
     let scopes = cfg.scopes_or_default();
     let mut req = oidc
@@ -169,7 +184,7 @@ async fn registration(
         start_url: cfg.start_url.clone(),
     };
     tracing::debug!(session = %cfg.name, expires_at = %reg.expires_at, "registered an OIDC client");
-    Ok(reg)
+    Ok((reg, true))
 }
 
 fn missing(service: Service, operation: &'static str, what: &str) -> SsoError {
@@ -201,6 +216,7 @@ pub(crate) fn token_from(
             .map(Secret::new),
         region: cfg.region.clone(),
         start_url: cfg.start_url.clone(),
+        scopes: cfg.scopes_or_default(),
     })
 }
 
@@ -233,7 +249,7 @@ async fn device(
         expires_in,
     };
     let deadline = tokio::time::Instant::now() + expires_in;
-    let scale = poll_scale(ctx.env);
+    let scale = poll_scale(ctx.env, oidc.endpoint);
     let mut interval = u64::try_from(auth.interval())
         .ok()
         .filter(|s| *s > 0)
@@ -271,12 +287,14 @@ async fn device(
                     return Err(SsoError::Denied { detail: None });
                 }
                 _ => {
-                    return Err(SsoError::from_sdk(
-                        Service::Oidc,
-                        "CreateToken",
-                        oidc.endpoint,
-                        e,
-                    ));
+                    let e = SsoError::from_sdk(Service::Oidc, "CreateToken", oidc.endpoint, e);
+                    if !e.is_throttling() {
+                        return Err(e);
+                    }
+                    // Still throttled after the SDK's own retries: poll more slowly, as for
+                    // slow_down, while the code lasts.
+                    interval += SLOW_DOWN_STEP;
+                    tracing::debug!(interval_s = interval.as_secs(), error = %e, "throttled");
                 }
             },
         }
@@ -327,15 +345,56 @@ pub(crate) fn authorize_url(
     )
 }
 
+/// Whether the IdP still knows a stored registration, asked before a browser is sent to an
+/// authorize page that would only show an error: a token request with an authorization code
+/// that cannot exist is `invalid_grant` for a known client and `invalid_client` for a
+/// forgotten one. Any other answer lets the sign-in go ahead (the real exchange will tell).
+async fn check_client(oidc: &Oidc<'_>, reg: &ClientRegistration) -> Result<(), SsoError> {
+    let (_, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let answer = oidc
+        .client
+        .create_token()
+        .grant_type("authorization_code")
+        .client_id(&reg.client_id)
+        .client_secret(reg.client_secret.expose())
+        .code("keyfob-client-check")
+        .code_verifier(verifier.secret())
+        .redirect_uri(REGISTERED_REDIRECT_URI)
+        .send()
+        .await;
+    match answer {
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateTokenError::InvalidClientException(_))
+            ) =>
+        {
+            Err(SsoError::from_sdk(
+                Service::Oidc,
+                "CreateToken",
+                oidc.endpoint,
+                e,
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+// The steps of one sign-in, each needed once; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn pkce(
     ctx: &SsoContext<'_>,
     cfg: &SsoSessionConfig,
     oidc: &Oidc<'_>,
     reg: &ClientRegistration,
+    fresh: bool,
     ui: &dyn LoginUi,
     listener: &TcpListener,
     opts: &LoginOptions,
 ) -> Result<SsoToken, SsoError> {
+    if !fresh {
+        check_client(oidc, reg).await?;
+    }
     let port = listener
         .local_addr()
         .map_err(|e| SsoError::Callback {

@@ -183,7 +183,8 @@ pub fn plan(accounts: &[Account], opts: &PlanOptions) -> Result<PopulatePlan, Ss
     items.dedup_by(|x, y| x.0.account_id == y.0.account_id && x.1 == y.1);
 
     let finish = |raw: String| {
-        let s = sanitise(&raw);
+        // A leading `-` would read as an option on keyfob's command line.
+        let s = sanitise(&raw).trim_start_matches('-').to_owned();
         if opts.lowercase { s.to_lowercase() } else { s }
     };
     let base: Vec<String> = items
@@ -227,6 +228,11 @@ pub fn plan(accounts: &[Account], opts: &PlanOptions) -> Result<PopulatePlan, Ss
             k += 1;
         }
         taken.insert(unique.clone());
+        keyfob_core::profile::validate_name(keyfob_core::profile::NameKind::Profile, &unique)
+            .map_err(|e| SsoError::Template {
+                template: opts.template.clone(),
+                reason: e.to_string(),
+            })?;
         let entries = entries(&unique, account, role, opts);
         profiles.push(PlannedProfile {
             name: unique,

@@ -101,10 +101,11 @@ async fn locked_refresh(
         "sso-session",
         &cfg.name,
     );
-    let _guard = FileLock::acquire(&path).map_err(|e| SsoError::Lock {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let _guard =
+        FileLock::acquire(&path, keyfob_core::serve::LOCK_WAIT).map_err(|e| SsoError::Lock {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     let now = ctx.clock.now();
     let Some(c) = current(ctx, cfg)? else {
         tracing::debug!(session = %cfg.name, "no SSO token");
@@ -255,6 +256,7 @@ mod tests {
                 refresh_token: refresh.map(Secret::new),
                 region: self.cfg.region.clone(),
                 start_url: self.cfg.start_url.clone(),
+                scopes: self.cfg.scopes_or_default(),
             }
         }
 

@@ -10,7 +10,7 @@ use crate::token::SsoToken;
 use aws_sdk_sso::error::ProvideErrorMetadata;
 use aws_sdk_sso::operation::get_role_credentials::GetRoleCredentialsError;
 use chrono::{DateTime, Duration};
-use keyfob_core::source::{CredentialSource, SourceError};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::{Credentials, Secret};
 
 /// `GetRoleCredentials` for one account and role.
@@ -150,6 +150,17 @@ fn malformed(what: &str) -> SsoError {
 }
 
 impl CredentialSource for RoleCredentialsSource<'_> {
+    /// Start URL, SSO region, account and role: a profile re-pointed at another account or
+    /// session never gets the previous target's cached keys.
+    fn fingerprint(&self) -> Fingerprint {
+        keyfob_core::fingerprint::sso_role(
+            &self.session.start_url,
+            &self.session.region,
+            &self.account_id,
+            &self.role_name,
+        )
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         self.fetch_credentials().await.map_err(SourceError::from)
     }

@@ -78,6 +78,10 @@ pub struct SsoToken {
     pub region: String,
     /// The start URL it was issued for.
     pub start_url: String,
+    /// The scopes the session asked for when it was issued (empty: unknown, from an older
+    /// keyfob, which no session accepts).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 impl SsoToken {
@@ -113,9 +117,13 @@ pub fn load_token(
     cfg: &SsoSessionConfig,
 ) -> Result<Option<SsoToken>, SsoError> {
     let token: Option<SsoToken> = get_or_none(store, &keys::sso_token(&cfg.name))?;
-    // A token issued for another start URL or region (the section was edited) is not this
-    // session's token.
-    Ok(token.filter(|t| t.start_url == cfg.start_url && t.region == cfg.region))
+    // A token issued for another start URL, region or scopes (the section was edited) is not
+    // this session's token.
+    Ok(token.filter(|t| {
+        t.start_url == cfg.start_url
+            && t.region == cfg.region
+            && t.scopes == cfg.scopes_or_default()
+    }))
 }
 
 /// The session's client registration from the keychain.
@@ -223,7 +231,12 @@ pub fn write_cache_file(
         keyfob_core::lock::create_private_dir(dir).map_err(fail)?;
     }
     let json = cache_file_json(token, registration);
-    keyfob_core::editor::write_atomic(&path, json.as_bytes(), 0o600).map_err(|e| {
+    keyfob_core::editor::write_atomic(
+        &path,
+        json.as_bytes(),
+        keyfob_core::editor::Mode::Exactly(0o600),
+    )
+    .map_err(|e| {
         use keyfob_core::editor::EditError;
         let reason = match e {
             EditError::Write { source, .. } | EditError::CreateDir { source, .. } => {
@@ -275,6 +288,8 @@ fn parse_cache_file(
         refresh_token: doc.refresh_token.filter(|r| !r.is_empty()).map(Secret::new),
         region: doc.region.unwrap_or_else(|| cfg.region.clone()),
         start_url: cfg.start_url.clone(),
+        // The AWS CLI's file does not say; it was found under this session's name.
+        scopes: cfg.scopes_or_default(),
     };
     let registration = match (
         doc.client_id,
@@ -334,6 +349,7 @@ mod tests {
             refresh_token: Some(Secret::new("secret-refresh-token")),
             region: "us-east-1".into(),
             start_url: "https://d-abc123.awsapps.com/start".into(),
+            scopes: vec!["sso:account:access".into()],
         }
     }
 

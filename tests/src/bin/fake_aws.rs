@@ -5,7 +5,13 @@
 //! ```text
 //! keyfob-fake-aws [--port 0] [--accounts 3] [--roles 2] [--page-size 20] [--latency-ms 0]
 //!                 [--pending-polls 0] [--auto-approve] [--port-file PATH]
+//!                 [--rate-limit RATE [--rate-burst 10] [--rate-retry-after]]
 //! ```
+//!
+//! `--rate-limit RATE` puts a token bucket in front of the portal calls (`ListAccounts`,
+//! `ListAccountRoles`, `GetRoleCredentials`, together): RATE requests a second, bursts of
+//! `--rate-burst`, 429 `TooManyRequestsException` beyond; `--rate-retry-after` adds
+//! `x-amz-retry-after` and `Retry-After` to each 429 (see `keyfob_tests::fake::RateLimit`).
 //!
 //! Prints `listening on http://127.0.0.1:PORT` on stdout once it accepts connections, and
 //! serves until killed.
@@ -14,10 +20,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use keyfob_tests::fake::{FakeAws, FakeConfig, Org};
+use keyfob_tests::fake::{FakeAws, FakeConfig, Org, RateLimit};
 
 const USAGE: &str = "usage: keyfob-fake-aws [--port N] [--accounts N] [--roles N] [--page-size N] \
-                     [--latency-ms N] [--pending-polls N] [--auto-approve] [--port-file PATH]";
+                     [--latency-ms N] [--pending-polls N] [--auto-approve] [--port-file PATH] \
+                     [--rate-limit RATE [--rate-burst N] [--rate-retry-after]]";
 
 struct Args {
     port: u16,
@@ -30,6 +37,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>>
     let mut port_file = None;
     let (mut accounts, mut roles) = (3, 2);
     let mut config = FakeConfig::default();
+    let mut rate: Option<f64> = None;
+    let mut limit = RateLimit::default();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -53,8 +62,24 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>>
             }
             "--auto-approve" => config.device.auto_approve = true,
             "--port-file" => port_file = Some(PathBuf::from(value()?)),
+            "--rate-limit" => {
+                let r: f64 = value()?.parse().context("--rate-limit")?;
+                if !(r.is_finite() && r >= 0.0) {
+                    bail!("--rate-limit must be a number of requests per second, 0 or more");
+                }
+                rate = Some(r);
+            }
+            "--rate-burst" => limit.burst = value()?.parse().context("--rate-burst")?,
+            "--rate-retry-after" => limit.retry_after = true,
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
+    }
+    match rate {
+        Some(rate) => config.rate_limit = Some(RateLimit { rate, ..limit }),
+        None if limit != RateLimit::default() => {
+            bail!("--rate-burst and --rate-retry-after need --rate-limit RATE\n{USAGE}")
+        }
+        None => {}
     }
     config.org = Org::generated(accounts, roles);
     Ok(Some(Args {

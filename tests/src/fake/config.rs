@@ -5,11 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::state::Op;
+
 /// Role names handed out by [`Org::generated`], in order; more roles become `Role7`, `Role8`, ….
 const ROLE_NAMES: [&str; 6] = ["Admin", "ReadOnly", "Dev", "Billing", "Audit", "Ops"];
 
 /// Everything the fake can be told: the organisation, lifetimes, latency and failure scripts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FakeConfig {
     /// The accounts and roles the signed-in user is assigned to.
@@ -28,9 +30,15 @@ pub struct FakeConfig {
     pub registration_lifetime_secs: i64,
     /// Delay added to every AWS call (not to `/_fake/*`), in milliseconds.
     pub latency_ms: u64,
-    /// Answer 429 `TooManyRequestsException` to every nth list call (`ListAccounts` and
-    /// `ListAccountRoles` counted together); 0 turns it off.
+    /// Answer 429 `TooManyRequestsException` (STS: `Throttling`) to every nth call of
+    /// [`Self::throttled_ops`], counted together; 0 turns it off.
     pub throttle_every_n: u32,
+    /// The operations [`Self::throttle_every_n`] applies to: by default the two list calls,
+    /// which `populate` makes by the thousand.
+    pub throttled_ops: Vec<Op>,
+    /// A token bucket in front of some operations, as the real service limits its request
+    /// rate; `None` (JSON `null`): no limit.
+    pub rate_limit: Option<RateLimit>,
     /// Give a refresh token to clients registered with scopes or the `refresh_token` grant
     /// (as Identity Center does for sso-session clients) and to PKCE logins.
     pub issue_refresh_tokens: bool,
@@ -58,6 +66,8 @@ impl Default for FakeConfig {
             registration_lifetime_secs: 90 * 24 * 3600,
             latency_ms: 0,
             throttle_every_n: 0,
+            throttled_ops: vec![Op::ListAccounts, Op::ListAccountRoles],
+            rate_limit: None,
             issue_refresh_tokens: true,
             rotate_refresh_tokens: true,
             device: DeviceScript::default(),
@@ -75,6 +85,70 @@ impl FakeConfig {
             org,
             ..Self::default()
         }
+    }
+}
+
+/// A token bucket shared by [`RateLimit::ops`]: it holds up to `burst` tokens (full at the
+/// start and after a reset), gains `rate` tokens a second, and each call of those operations
+/// takes one. A call that finds less than a whole token is answered 429
+/// `TooManyRequestsException` (STS: `Throttling`), takes nothing, and is counted as
+/// [`super::THROTTLED`]. The bucket is checked when the call arrives, before
+/// [`FakeConfig::latency_ms`], as a service's front door does.
+///
+/// By default it covers the three portal calls that carry the user's token, in one bucket: IAM
+/// Identity Center's quotas page gives its (admin) APIs one collective limit of 20 requests a
+/// second rather than one per operation, and says nothing separate about the portal, so the
+/// fake assumes the portal counts the same way: a `credential-process` made while `populate`
+/// runs spends from the same budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Tokens gained per second: the sustained requests per second (0: none after the burst).
+    pub rate: f64,
+    /// The most tokens the bucket holds: how many calls may arrive at once after a quiet spell.
+    pub burst: u32,
+    /// Tell the throttled caller when the next token is due: `x-amz-retry-after` in
+    /// milliseconds and `Retry-After` in whole seconds (rounded up). A caller that comes back
+    /// with the same request sooner is counted as [`super::RETRIED_TOO_SOON`].
+    pub retry_after: bool,
+    /// The operations that take from the bucket.
+    pub ops: Vec<Op>,
+}
+
+impl Default for RateLimit {
+    /// 20 requests a second, bursts of 10, on `ListAccounts`, `ListAccountRoles` and
+    /// `GetRoleCredentials`, without `Retry-After`.
+    fn default() -> Self {
+        Self {
+            rate: 20.0,
+            burst: 10,
+            retry_after: false,
+            ops: vec![
+                Op::ListAccounts,
+                Op::ListAccountRoles,
+                Op::GetRoleCredentials,
+            ],
+        }
+    }
+}
+
+impl RateLimit {
+    /// `rate` requests a second in bursts of up to `burst`, on the default operations.
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate,
+            burst,
+            ..Self::default()
+        }
+    }
+
+    /// The least time `calls` calls can take through a bucket that starts full, however they
+    /// are made: `(calls - burst) / rate` seconds.
+    pub fn floor_secs(&self, calls: u64) -> f64 {
+        // Counts far below 2^52: the conversions are exact.
+        #[allow(clippy::cast_precision_loss)]
+        let beyond = calls.saturating_sub(u64::from(self.burst)) as f64;
+        beyond / self.rate
     }
 }
 
@@ -148,11 +222,12 @@ impl Account {
 
 /// The device authorization grant's script, consulted on each `CreateToken` poll.
 ///
-/// A poll answers, in this order: `slow_down` while fewer than `slow_down_polls` were given,
-/// `authorization_pending` while fewer than `pending_polls` were given, `expired_token` if
-/// `expire`, `authorization_pending` until the user approves (`GET /verify`) unless
-/// `auto_approve`, `access_denied` if `deny`, and otherwise the token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A poll answers, in this order: `slow_down` if it came too soon (`enforce_interval`),
+/// `slow_down` while fewer than `slow_down_polls` were given, `authorization_pending` while
+/// fewer than `pending_polls` were given, `expired_token` if `expire`, `authorization_pending`
+/// until the user approves (`GET /verify`) unless `auto_approve`, `access_denied` if `deny`,
+/// and otherwise the token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 // Independent knobs, each patched alone over HTTP: bools read best in `{"deny": true}`.
 #[allow(clippy::struct_excessive_bools)]
 #[serde(default, deny_unknown_fields)]
@@ -171,8 +246,14 @@ pub struct DeviceScript {
     pub interval_secs: i32,
     /// `expiresIn` of the device code, in seconds; polls after it get `expired_token`.
     pub expires_in_secs: i32,
-    /// Answer `slow_down` to a poll that comes sooner than `interval_secs` after the last one.
+    /// Answer `slow_down` to a poll that comes sooner after the last one than `interval_secs`
+    /// plus 5 s for every `slow_down` already given (RFC 8628 §3.5), as Identity Center
+    /// does; such polls are counted as `CreateToken.polled_too_fast`.
     pub enforce_interval: bool,
+    /// The length of the enforced seconds, as a fraction of a real one: tests that run keyfob
+    /// with `KEYFOB_TEST_POLL_SCALE=0.01` set `0.01` here, so the fake enforces the same
+    /// (scaled) interval keyfob must keep.
+    pub interval_scale: f64,
 }
 
 impl Default for DeviceScript {
@@ -185,7 +266,8 @@ impl Default for DeviceScript {
             expire: false,
             interval_secs: 1,
             expires_in_secs: 600,
-            enforce_interval: false,
+            enforce_interval: true,
+            interval_scale: 1.0,
         }
     }
 }
@@ -210,12 +292,11 @@ pub struct StsScript {
     pub require_mfa: bool,
     /// `AssumeRoleWithSAML` is `AccessDenied`.
     pub deny_saml: bool,
-    /// Signed calls with an access key id this fake never issued are served as the static
-    /// user instead of answering `InvalidClientTokenId`.
-    pub accept_unknown_keys: bool,
 }
 
-/// A long-lived IAM user's access key, known to STS from the start.
+/// A long-lived IAM user's access key: the configured one is known to STS from the start,
+/// others are registered with [`super::FakeAws::register_user`] (`POST /_fake/keys`). STS
+/// checks the SigV4 signature of every call made with it against its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StaticUser {

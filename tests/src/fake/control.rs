@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::config::FakeConfig;
+use super::config::{FakeConfig, StaticUser};
 use super::oidc::approve;
 use super::state::{App, Call, ExpireRequest, InjectedFailure, Op};
 
@@ -141,6 +141,34 @@ pub(crate) async fn approve_devices(State(app): State<App>, call: Call) -> Respo
     let query = call.query();
     let approved = approve(&mut app.lock(), query.get("user_code").map(String::as_str));
     Json(json!({ "approved": approved })).into_response()
+}
+
+/// `POST /_fake/keys`: register a long-term IAM user key ([`StaticUser`] as JSON), whose
+/// signatures STS then verifies.
+pub(crate) async fn register_key(State(app): State<App>, call: Call) -> Response {
+    match serde_json::from_slice::<StaticUser>(&call.body) {
+        Ok(user) if user.access_key_id.is_empty() || user.secret_access_key.is_empty() => {
+            bad_request("access_key_id and secret_access_key are required")
+        }
+        Ok(user) => {
+            let arn = user.arn();
+            app.lock()
+                .iam_users
+                .insert(user.access_key_id.clone(), user);
+            Json(json!({ "arn": arn })).into_response()
+        }
+        Err(e) => bad_request(&format!("invalid key: {e}")),
+    }
+}
+
+/// `POST /_fake/forget_clients[?client_id=]`: the IdP forgets one client registration (or
+/// all of them); they get `InvalidClientException` from then on.
+pub(crate) async fn forget_clients(State(app): State<App>, call: Call) -> Response {
+    let query = call.query();
+    let forgotten = app
+        .lock()
+        .forget_clients(query.get("client_id").map(String::as_str));
+    Json(json!({ "forgotten": forgotten })).into_response()
 }
 
 /// `GET /_fake/issued`: every token and credential handed out.

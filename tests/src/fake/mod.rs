@@ -8,27 +8,38 @@
 //!
 //! | Method | Path | Operation | Notes |
 //! |---|---|---|---|
-//! | POST | `/client/register` | OIDC `RegisterClient` | `clientType` must be `public` |
-//! | POST | `/device_authorization` | OIDC `StartDeviceAuthorization` | `verificationUriComplete` is `/verify?user_code=…` here |
-//! | POST | `/token` | OIDC `CreateToken` | device code, refresh token and authorization code (PKCE S256) grants; scripted by [`DeviceScript`] |
-//! | GET | `/authorize` | browser leg of PKCE | 302 to `redirect_uri?code=…&state=…`, or `?error=access_denied…` when [`PkceScript::deny`] |
+//! | POST | `/client/register` | OIDC `RegisterClient` | `clientType` must be `public`; without `grantTypes` a client may use the device code and refresh token grants only, else only those it lists |
+//! | POST | `/device_authorization` | OIDC `StartDeviceAuthorization` | `verificationUriComplete` is `/verify?user_code=…` here; a client not allowed the device grant: `UnauthorizedClientException` |
+//! | POST | `/token` | OIDC `CreateToken` | device code, refresh token and authorization code (PKCE S256) grants, each only for clients allowed it (`UnauthorizedClientException`); device polls sooner than the interval (+5 s per `slow_down`) get `SlowDownException`; scripted by [`DeviceScript`] |
+//! | GET | `/authorize` | browser leg of PKCE | 302 to `redirect_uri?code=…&state=…`, or `?error=access_denied…` when [`PkceScript::deny`]; an unknown client, a client without the authorization code grant or an unregistered `redirect_uri` get a 400 page and no redirect |
 //! | GET | `/verify?user_code=` | browser leg of the device flow | approves the device code |
-//! | GET | `/assignment/accounts?next_token=&max_result=` | portal `ListAccounts` | bearer in `x-amz-sso_bearer_token`; pages of [`FakeConfig::page_size`] |
+//! | GET | `/assignment/accounts?next_token=&max_result=` | portal `ListAccounts` | bearer in `x-amz-sso_bearer_token`; pages of [`FakeConfig::page_size`]; `nextToken`s are opaque and good only for the caller's token, the operation and the account they came with (else 400 `InvalidRequestException`) |
 //! | GET | `/assignment/roles?account_id=&next_token=&max_result=` | portal `ListAccountRoles` | unknown account: 403 `ForbiddenException` |
 //! | GET | `/federation/credentials?role_name=&account_id=` | portal `GetRoleCredentials` | `expiration` in epoch millis; unassigned: 403 `ForbiddenException` |
-//! | POST | `/logout` | portal `Logout` | revokes the access token |
-//! | POST | `/` | STS `GetCallerIdentity`, `GetSessionToken`, `AssumeRole`, `AssumeRoleWithSAML` | form `Action=…`; caller known by the `SigV4` access key id |
-//! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, …}` |
+//! | POST | `/logout` | portal `Logout` | ends the sign-in session: its access tokens and refresh tokens stop working |
+//! | POST | `/` | STS `GetCallerIdentity`, `GetSessionToken`, `AssumeRole`, `AssumeRoleWithSAML` | form `Action=…`; every action but `AssumeRoleWithSAML` must be `SigV4`-signed with a key the fake knows: unknown key 403 `InvalidClientTokenId`, wrong signature 403 `SignatureDoesNotMatch` |
+//! | GET | `/?Action=GetCallerIdentity&…&X-Amz-Credential=…` | STS presigned `GetCallerIdentity` | an EKS token's URL, replayed as the cluster's authenticator does; its query signature is checked like any other (`SigV4` presigned, with the key the fake knows) |
+//! | GET | `/_fake/counters` | control | `{"ListAccounts": 3, "CreateToken.device_code": 2, "CreateToken.polled_too_fast": 0, "Throttled": 5, "Throttled.retried_too_soon": 0, …}` |
 //! | POST | `/_fake/reset[?all=true]` | control | counters, recorded requests, queued failures; `all` also forgets what was issued and restores the start config |
-//! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400) |
+//! | GET, POST | `/_fake/config` | control | read, or JSON merge patch of [`FakeConfig`] (unknown fields are a 400), e.g. `{"rate_limit": {"rate": 20, "burst": 10}}` or `{"rate_limit": null}` |
 //! | POST | `/_fake/expire` | control | optional [`ExpireRequest`] body; default expires access tokens and credentials |
 //! | GET | `/_fake/last/{op}` | control | the last [`RecordedRequest`] of an [`Op`] (404 if none) |
 //! | GET | `/_fake/history/{op}` | control | the last 100 [`RecordedRequest`]s of an [`Op`] |
-//! | POST | `/_fake/fail` | control | queue an [`InjectedFailure`] `{"op":"ListAccounts","status":429,"count":2}` |
+//! | POST | `/_fake/fail` | control | queue an [`InjectedFailure`] `{"op":"ListAccounts","status":429,"count":2,"retry_after_ms":500}` |
 //! | POST | `/_fake/approve[?user_code=]` | control | approve one (or every) pending device code |
 //! | GET | `/_fake/issued` | control | every access token, credential, client and device code issued |
+//! | POST | `/_fake/keys` | control | register an IAM user's key pair ([`StaticUser`] as JSON) for STS to verify signatures with |
+//! | POST | `/_fake/forget_clients[?client_id=]` | control | forget one (or every) client registration: `InvalidClientException` from then on |
 //!
-//! Anything else is a 404 whose `x-amzn-errortype` is `UnknownOperationException`.
+//! Anything else is a 404 whose `x-amzn-errortype` is `UnknownOperationException`. Throttling,
+//! always 429 (`TooManyRequestsException`; STS `Throttling`) and counted as [`THROTTLED`]:
+//! - [`FakeConfig::rate_limit`]: a token bucket ([`RateLimit`]: `rate` a second, bursts of
+//!   `burst`) shared by `ListAccounts`, `ListAccountRoles` and `GetRoleCredentials` unless it
+//!   names other operations; a call that finds it empty is throttled, optionally with
+//!   `x-amz-retry-after`/`Retry-After` saying when the next token is due (a request back
+//!   sooner counts as [`RETRIED_TOO_SOON`]); a reset refills it;
+//! - [`FakeConfig::throttle_every_n`]: every nth call of [`FakeConfig::throttled_ops`];
+//! - `POST /_fake/fail` with status 429: the next calls of one operation.
 
 // Handlers return the HTTP answer itself as their early-exit error; boxing it would only add
 // noise to a test fake that serves a handful of requests.
@@ -38,6 +49,7 @@ mod config;
 mod control;
 mod oidc;
 mod portal;
+mod sigv4;
 mod state;
 mod sts;
 mod wire;
@@ -59,10 +71,12 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-pub use config::{Account, DeviceScript, FakeConfig, Org, PkceScript, StaticUser, StsScript};
+pub use config::{
+    Account, DeviceScript, FakeConfig, Org, PkceScript, RateLimit, StaticUser, StsScript,
+};
 pub use state::{
     CredentialKind, ExpireRequest, ExpireSummary, Grant, InjectedFailure, IssuedCredentials,
-    IssuedToken, Op, RecordedRequest, UnknownOp,
+    IssuedToken, Op, POLLED_TOO_FAST, RETRIED_TOO_SOON, RecordedRequest, THROTTLED, UnknownOp,
 };
 
 use state::{App, Shared};
@@ -161,6 +175,11 @@ impl FakeAws {
         self.counter(op.as_str())
     }
 
+    /// How many calls were answered 429, whatever the cause (the [`THROTTLED`] counter).
+    pub fn throttled(&self) -> u64 {
+        self.counter(THROTTLED)
+    }
+
     /// How many `CreateToken` calls used `grant`.
     pub fn count_grant(&self, grant: Grant) -> u64 {
         self.counter(grant.counter())
@@ -199,6 +218,7 @@ impl FakeAws {
             count,
             code: None,
             message: None,
+            retry_after_ms: None,
         });
     }
 
@@ -232,11 +252,26 @@ impl FakeAws {
         self.app.lock().issued_credentials()
     }
 
-    /// Whether this fake issued `access_key_id` (or it is the static user's).
+    /// Whether this fake issued `access_key_id` (or it is a long-term key it knows).
     pub fn issued_key(&self, access_key_id: &str) -> bool {
         let inner = self.app.lock();
         inner.credentials.contains_key(access_key_id)
-            || inner.config.static_user.access_key_id == access_key_id
+            || inner.long_term_user(access_key_id).is_some()
+    }
+
+    /// Register an IAM user's long-term key: STS then serves calls signed with it (and
+    /// verifies their signatures with its secret).
+    pub fn register_user(&self, user: StaticUser) {
+        self.app
+            .lock()
+            .iam_users
+            .insert(user.access_key_id.clone(), user);
+    }
+
+    /// Forget one client registration (or all): the IdP no longer knows it, and OIDC calls
+    /// with it get `InvalidClientException`. How many were forgotten.
+    pub fn forget_clients(&self, client_id: Option<&str>) -> usize {
+        self.app.lock().forget_clients(client_id)
     }
 
     /// Every OIDC access token issued, oldest first.
@@ -281,7 +316,7 @@ fn router(app: App) -> Router {
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
-        .route("/", post(sts::dispatch))
+        .route("/", post(sts::dispatch).get(sts::dispatch))
         .route("/_fake/counters", get(control::counters))
         .route("/_fake/reset", post(control::reset))
         .route(
@@ -294,6 +329,8 @@ fn router(app: App) -> Router {
         .route("/_fake/fail", post(control::fail))
         .route("/_fake/approve", post(control::approve_devices))
         .route("/_fake/issued", get(control::issued))
+        .route("/_fake/keys", post(control::register_key))
+        .route("/_fake/forget_clients", post(control::forget_clients))
         .fallback(unknown_route)
         .with_state(app)
 }

@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 
 use super::state::{
     ALNUM, App, AuthCode, Call, DeviceGrant, Grant, InjectedFailure, Inner, IssuedToken, Op,
-    RefreshGrant, Registration, now, random,
+    POLLED_TOO_FAST, RefreshGrant, Registration, now, random,
 };
-use super::wire::{html, json_ok, oidc_error, redirect, status};
+use super::wire::{html, json_ok, oidc_error, redirect, status, with_retry_after};
 
 /// Letters for user codes, without vowels so no code spells a word.
 const LETTERS: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -21,6 +21,10 @@ const LETTERS: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 const INVALID_REQUEST: &str = "InvalidRequestException";
 const INVALID_CLIENT: &str = "InvalidClientException";
 const INVALID_GRANT: &str = "InvalidGrantException";
+const UNAUTHORIZED_CLIENT: &str = "UnauthorizedClientException";
+/// What the service's front door answers when a caller is throttled. The OIDC model has no
+/// throttling error of its own; this is the code the AWS SDKs retry as throttling.
+const TOO_MANY_REQUESTS: &str = "TooManyRequestsException";
 
 /// The OAuth `error` string and HTTP status the model gives each exception.
 fn error_details(error_type: &str) -> (&'static str, StatusCode) {
@@ -35,7 +39,8 @@ fn error_details(error_type: &str) -> (&'static str, StatusCode) {
         "InvalidRedirectUriException" => ("invalid_redirect_uri", StatusCode::BAD_REQUEST),
         "InvalidScopeException" => ("invalid_scope", StatusCode::BAD_REQUEST),
         "SlowDownException" => ("slow_down", StatusCode::BAD_REQUEST),
-        "UnauthorizedClientException" => ("unauthorized_client", StatusCode::BAD_REQUEST),
+        TOO_MANY_REQUESTS => ("too_many_requests", StatusCode::TOO_MANY_REQUESTS),
+        UNAUTHORIZED_CLIENT => ("unauthorized_client", StatusCode::BAD_REQUEST),
         "UnsupportedGrantTypeException" => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
         _ => ("invalid_request", StatusCode::BAD_REQUEST),
     }
@@ -52,16 +57,39 @@ fn injected(failure: &InjectedFailure) -> Response {
     let error_type = failure.code.as_deref().unwrap_or(match failure.status {
         401 => INVALID_CLIENT,
         403 => "AccessDeniedException",
-        429 => "SlowDownException",
+        429 => TOO_MANY_REQUESTS,
         500..=599 => "InternalServerException",
         _ => INVALID_REQUEST,
     });
     let (error, _) = error_details(error_type);
-    oidc_error(
-        status(failure.status),
-        error_type,
-        error,
-        failure.message.as_deref().unwrap_or("injected failure"),
+    with_retry_after(
+        oidc_error(
+            status(failure.status),
+            error_type,
+            error,
+            failure.message.as_deref().unwrap_or("injected failure"),
+        ),
+        failure.retry_after_ms,
+    )
+}
+
+/// The grants a registration may use: those it registered, or — registered without any, as
+/// the AWS CLI registers its device-flow clients — the device code and refresh token grants.
+fn allows(client: &Registration, grant: Grant) -> bool {
+    if client.grant_types.is_empty() {
+        matches!(grant, Grant::DeviceCode | Grant::RefreshToken)
+    } else {
+        client.grant_types.iter().any(|g| g == grant.wire())
+    }
+}
+
+fn unauthorized_for(grant: Grant) -> Response {
+    err(
+        UNAUTHORIZED_CLIENT,
+        &format!(
+            "Client is not authorized to use the {} grant: it was not registered for it",
+            grant.wire()
+        ),
     )
 }
 
@@ -181,6 +209,9 @@ fn device_authorization(app: &App, call: &Call) -> Result<Response, Response> {
     let body = json_body(call)?;
     let mut inner = app.lock();
     let client = authenticate(&inner, &body)?;
+    if !allows(&client, Grant::DeviceCode) {
+        return Err(unauthorized_for(Grant::DeviceCode));
+    }
     let start_url = required(&body, "startUrl")?;
     let script = inner.config.device.clone();
     let grant = DeviceGrant {
@@ -192,6 +223,7 @@ fn device_authorization(app: &App, call: &Call) -> Result<Response, Response> {
         verified: false,
         consumed: false,
         slow_downs_given: 0,
+        slow_down_steps: 0,
         pendings_given: 0,
         last_poll: None,
     };
@@ -237,27 +269,33 @@ fn token(app: &App, call: &Call) -> Result<Response, Response> {
             &format!("unsupported grant type {grant_type}"),
         ));
     };
-    if !client.grant_types.is_empty() && !client.grant_types.iter().any(|g| g == grant.wire()) {
-        return Err(err(
-            "UnauthorizedClientException",
-            &format!("client is not registered for the {grant_type} grant"),
-        ));
+    if !allows(&client, grant) {
+        return Err(unauthorized_for(grant));
     }
     let issue_refresh = inner.config.issue_refresh_tokens;
-    let (scopes, refresh) = match grant {
+    let explicit_refresh = client
+        .grant_types
+        .iter()
+        .any(|g| g == Grant::RefreshToken.wire());
+    let (scopes, refresh, session) = match grant {
         Grant::DeviceCode => {
-            poll_device(&mut inner, &client, &body)?;
-            let refresh = issue_refresh
-                && (!client.scopes.is_empty()
-                    || client
-                        .grant_types
-                        .iter()
-                        .any(|g| g == Grant::RefreshToken.wire()));
-            (client.scopes.clone(), refresh.then(new_refresh_token))
+            let polled = poll_device(&mut inner, &client, &body);
+            if let Err(Poll::TooFast(_)) = &polled {
+                inner.count(POLLED_TOO_FAST);
+            }
+            polled.map_err(Poll::into_response)?;
+            // Identity Center gives refresh tokens to clients registered with scopes.
+            let refresh = issue_refresh && (!client.scopes.is_empty() || explicit_refresh);
+            (
+                client.scopes.clone(),
+                refresh.then(new_refresh_token),
+                new_session(),
+            )
         }
         Grant::AuthorizationCode => {
             let scopes = redeem_code(&mut inner, &client, &body)?;
-            (scopes, issue_refresh.then(new_refresh_token))
+            let refresh = issue_refresh && explicit_refresh;
+            (scopes, refresh.then(new_refresh_token), new_session())
         }
         Grant::RefreshToken => refresh(&mut inner, &client, &body)?,
     };
@@ -270,6 +308,7 @@ fn token(app: &App, call: &Call) -> Result<Response, Response> {
                 client_id: client.client_id.clone(),
                 scopes: scopes.clone(),
                 expires_at: now() + lifetime,
+                session: session.clone(),
             });
     }
     let lifetime = inner.config.token_lifetime_secs;
@@ -281,6 +320,7 @@ fn token(app: &App, call: &Call) -> Result<Response, Response> {
         scopes,
         expires_at: now() + chrono::Duration::seconds(lifetime),
         revoked: false,
+        session,
     };
     let mut response = json!({
         "accessToken": token.access_token,
@@ -298,8 +338,43 @@ fn new_refresh_token() -> String {
     format!("aorfake{}", random(ALNUM, 120))
 }
 
+fn new_session() -> String {
+    format!("fakesession{}", random(ALNUM, 24))
+}
+
+/// Why a device-code poll got no token.
+enum Poll {
+    /// It came sooner than the interval allows.
+    TooFast(Response),
+    /// Any other answer (pending, scripted slow_down, denied, expired, invalid).
+    Other(Response),
+}
+
+impl Poll {
+    fn into_response(self) -> Response {
+        match self {
+            Poll::TooFast(r) | Poll::Other(r) => r,
+        }
+    }
+}
+
+impl From<Response> for Poll {
+    fn from(response: Response) -> Self {
+        Poll::Other(response)
+    }
+}
+
+/// The gap a client must keep between polls: the interval plus 5 s for every `slow_down`
+/// given (RFC 8628 §3.5), in the script's scaled seconds.
+fn required_gap(interval_secs: i32, slow_down_steps: u32, scale: f64) -> chrono::Duration {
+    let secs = f64::from(interval_secs) + 5.0 * f64::from(slow_down_steps);
+    // Milliseconds fit an i64 for any interval a test sets.
+    #[allow(clippy::cast_possible_truncation)]
+    chrono::Duration::milliseconds((secs * 1000.0 * scale.max(0.0)) as i64)
+}
+
 /// Advance the device grant's script by one poll; `Ok` means approved and now consumed.
-fn poll_device(inner: &mut Inner, client: &Registration, body: &Value) -> Result<(), Response> {
+fn poll_device(inner: &mut Inner, client: &Registration, body: &Value) -> Result<(), Poll> {
     let device_code = required(body, "deviceCode")?;
     let script = inner.config.device.clone();
     let at = now();
@@ -309,22 +384,29 @@ fn poll_device(inner: &mut Inner, client: &Registration, body: &Value) -> Result
         .filter(|d| d.client_id == client.client_id)
         .ok_or_else(|| err(INVALID_GRANT, "Invalid device code provided"))?;
     if device.consumed {
-        return Err(err(INVALID_GRANT, "Device code has already been used"));
+        return Err(err(INVALID_GRANT, "Device code has already been used").into());
     }
     if at >= device.expires_at {
-        return Err(err("ExpiredTokenException", "Device code has expired"));
+        return Err(err("ExpiredTokenException", "Device code has expired").into());
     }
-    let too_soon = script.enforce_interval
-        && device.last_poll.is_some_and(|last| {
-            at - last < chrono::Duration::seconds(i64::from(script.interval_secs))
-        });
+    let gap = required_gap(
+        script.interval_secs,
+        device.slow_down_steps,
+        script.interval_scale,
+    );
+    let too_soon = script.enforce_interval && device.last_poll.is_some_and(|last| at - last < gap);
     device.last_poll = Some(at);
     if too_soon {
-        return Err(err("SlowDownException", "Client is polling too fast"));
+        device.slow_down_steps += 1;
+        return Err(Poll::TooFast(err(
+            "SlowDownException",
+            "Client is polling too fast",
+        )));
     }
     if device.slow_downs_given < script.slow_down_polls {
         device.slow_downs_given += 1;
-        return Err(err("SlowDownException", "Client is polling too fast"));
+        device.slow_down_steps += 1;
+        return Err(err("SlowDownException", "Client is polling too fast").into());
     }
     let pending = || {
         err(
@@ -334,20 +416,21 @@ fn poll_device(inner: &mut Inner, client: &Registration, body: &Value) -> Result
     };
     if device.pendings_given < script.pending_polls {
         device.pendings_given += 1;
-        return Err(pending());
+        return Err(pending().into());
     }
     if script.expire {
-        return Err(err("ExpiredTokenException", "Device code has expired"));
+        return Err(err("ExpiredTokenException", "Device code has expired").into());
     }
     if !(device.verified || script.auto_approve) {
         device.pendings_given += 1;
-        return Err(pending());
+        return Err(pending().into());
     }
     if script.deny {
         return Err(err(
             "AccessDeniedException",
             "The user denied the authorization request",
-        ));
+        )
+        .into());
     }
     device.consumed = true;
     Ok(())
@@ -391,12 +474,12 @@ pub(crate) fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Redeem a refresh token: the scopes, and the refresh token to hand back.
+/// Redeem a refresh token: the scopes, the refresh token to hand back, and the session.
 fn refresh(
     inner: &mut Inner,
     client: &Registration,
     body: &Value,
-) -> Result<(Vec<String>, Option<String>), Response> {
+) -> Result<(Vec<String>, Option<String>, String), Response> {
     let refresh_token = required(body, "refreshToken")?;
     let grant = inner
         .refresh_tokens
@@ -409,9 +492,9 @@ fn refresh(
     }
     if inner.config.rotate_refresh_tokens {
         inner.refresh_tokens.remove(refresh_token);
-        Ok((grant.scopes, Some(new_refresh_token())))
+        Ok((grant.scopes, Some(new_refresh_token()), grant.session))
     } else {
-        Ok((grant.scopes, Some(refresh_token.to_owned())))
+        Ok((grant.scopes, Some(refresh_token.to_owned()), grant.session))
     }
 }
 
@@ -434,15 +517,21 @@ pub(crate) async fn authorize(State(app): State<App>, call: Call) -> Response {
     if client.expires_at <= now() {
         return bad("client registration has expired");
     }
+    // Errors about the client or its redirect URI are shown here, never sent to the
+    // redirect URI (RFC 6749 §4.1.2.1): that URI is not known to be the client's.
+    if !allows(&client, Grant::AuthorizationCode) {
+        return bad(
+            "unauthorized_client: the client is not registered for the authorization_code grant",
+        );
+    }
     let redirect_uri = param("redirect_uri");
     let Ok(mut target) = url::Url::parse(redirect_uri) else {
         return bad("redirect_uri is not a URL");
     };
-    if !client.redirect_uris.is_empty()
-        && !client
-            .redirect_uris
-            .iter()
-            .any(|r| same_loopback_uri(r, &target))
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| same_loopback_uri(r, &target))
     {
         return bad("redirect_uri was not registered");
     }

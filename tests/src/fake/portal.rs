@@ -10,12 +10,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::state::{
-    App, Call, CredentialKind, InjectedFailure, Inner, IssuedToken, Op, new_credentials, now,
+    ALNUM, App, Call, CredentialKind, InjectedFailure, Inner, IssuedToken, Op, PageCursor,
+    new_credentials, now, random,
 };
-use super::wire::{json_ok, portal_error, status};
+use super::wire::{json_ok, portal_error, status, with_retry_after};
 
 const BEARER: &str = "x-amz-sso_bearer_token";
-const PAGE_TOKEN_PREFIX: &str = "fakepage-";
 
 fn unauthorized() -> Response {
     portal_error(
@@ -43,10 +43,13 @@ fn injected(failure: &InjectedFailure) -> Response {
         500..=599 => "InternalServerException",
         _ => "InvalidRequestException",
     });
-    portal_error(
-        status(failure.status),
-        error_type,
-        failure.message.as_deref().unwrap_or("injected failure"),
+    with_retry_after(
+        portal_error(
+            status(failure.status),
+            error_type,
+            failure.message.as_deref().unwrap_or("injected failure"),
+        ),
+        failure.retry_after_ms,
     )
 }
 
@@ -61,33 +64,29 @@ fn bearer(inner: &Inner, call: &Call) -> Result<IssuedToken, Response> {
         .ok_or_else(unauthorized)
 }
 
-/// Count a list call and answer 429 if it is the nth.
-fn throttle(inner: &mut Inner) -> Result<(), Response> {
-    inner.list_calls += 1;
-    let every = u64::from(inner.config.throttle_every_n);
-    if every > 0 && inner.list_calls.is_multiple_of(every) {
-        return Err(portal_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            "Rate exceeded",
-        ));
-    }
-    Ok(())
-}
-
-/// The slice of `len` items this request asks for, and the token for the next page.
+/// The slice of `len` items this request asks for, and the token for the next page. A
+/// `nextToken` is opaque and good only for the caller, operation and account it was handed
+/// out for; any other use is refused, as the service refuses it.
 fn page(
+    inner: &mut Inner,
     len: usize,
     query: &BTreeMap<String, String>,
-    page_size: u32,
+    binding: &PageCursor,
 ) -> Result<(Range<usize>, Option<String>), Response> {
+    let page_size = inner.config.page_size;
     let start = match query.get("next_token").filter(|t| !t.is_empty()) {
         None => 0,
-        Some(token) => token
-            .strip_prefix(PAGE_TOKEN_PREFIX)
-            .and_then(|n| n.parse::<usize>().ok())
+        Some(token) => inner
+            .page_tokens
+            .get(token)
+            .filter(|c| {
+                c.access_token == binding.access_token
+                    && c.op == binding.op
+                    && c.account_id == binding.account_id
+            })
+            .map(|c| c.position)
             .filter(|n| *n < len)
-            .ok_or_else(|| invalid("Invalid nextToken"))?,
+            .ok_or_else(|| invalid("The nextToken is not valid for this request"))?,
     };
     let max = match query.get("max_result") {
         None => page_size,
@@ -99,7 +98,17 @@ fn page(
             .min(page_size),
     };
     let end = len.min(start + usize::try_from(max.max(1)).unwrap_or(usize::MAX));
-    let next = (end < len).then(|| format!("{PAGE_TOKEN_PREFIX}{end}"));
+    let next = (end < len).then(|| {
+        let token = random(ALNUM, 64);
+        inner.page_tokens.insert(
+            token.clone(),
+            PageCursor {
+                position: end,
+                ..binding.clone()
+            },
+        );
+        token
+    });
     Ok((start..end, next))
 }
 
@@ -117,11 +126,16 @@ pub(crate) async fn list_accounts(State(app): State<App>, call: Call) -> Respons
     }
     let mut inner = app.lock();
     let result = (|| {
-        throttle(&mut inner)?;
-        bearer(&inner, &call)?;
-        let accounts = &inner.config.org.accounts;
-        let (range, next) = page(accounts.len(), &call.query(), inner.config.page_size)?;
-        let list: Vec<Value> = accounts[range]
+        let token = bearer(&inner, &call)?;
+        let binding = PageCursor {
+            access_token: token.access_token,
+            op: Op::ListAccounts,
+            account_id: None,
+            position: 0,
+        };
+        let len = inner.config.org.accounts.len();
+        let (range, next) = page(&mut inner, len, &call.query(), &binding)?;
+        let list: Vec<Value> = inner.config.org.accounts[range]
             .iter()
             .map(|a| json!({"accountId": a.id, "accountName": a.name, "emailAddress": a.email}))
             .collect();
@@ -139,15 +153,25 @@ pub(crate) async fn list_account_roles(State(app): State<App>, call: Call) -> Re
     }
     let mut inner = app.lock();
     let result = (|| {
-        throttle(&mut inner)?;
-        bearer(&inner, &call)?;
+        let token = bearer(&inner, &call)?;
         let query = call.query();
         let account_id = query
             .get("account_id")
             .filter(|a| !a.is_empty())
             .ok_or_else(|| invalid("account_id is required"))?;
-        let account = inner.config.org.account(account_id).ok_or_else(forbidden)?;
-        let (range, next) = page(account.roles.len(), &query, inner.config.page_size)?;
+        let account = inner
+            .config
+            .org
+            .account(account_id)
+            .ok_or_else(forbidden)?
+            .clone();
+        let binding = PageCursor {
+            access_token: token.access_token,
+            op: Op::ListAccountRoles,
+            account_id: Some(account.id.clone()),
+            position: 0,
+        };
+        let (range, next) = page(&mut inner, account.roles.len(), &query, &binding)?;
         let list: Vec<Value> = account.roles[range]
             .iter()
             .map(|r| json!({"roleName": r, "accountId": account.id}))
@@ -208,7 +232,8 @@ pub(crate) async fn get_role_credentials(State(app): State<App>, call: Call) -> 
     }
 }
 
-/// `POST /logout`: the access token stops working; refresh tokens and credentials do not.
+/// `POST /logout`: the sign-in session ends — its access tokens stop working and its refresh
+/// tokens are gone; role credentials already issued last until they expire.
 pub(crate) async fn logout(State(app): State<App>, call: Call) -> Response {
     if let Some(failure) = app.begin(Op::Logout, &call).await {
         return injected(&failure);
@@ -216,9 +241,7 @@ pub(crate) async fn logout(State(app): State<App>, call: Call) -> Response {
     let mut inner = app.lock();
     match bearer(&inner, &call) {
         Ok(token) => {
-            if let Some(token) = inner.tokens.get_mut(&token.access_token) {
-                token.revoked = true;
-            }
+            inner.end_session(&token.session);
             json_ok(&json!({}))
         }
         Err(response) => response,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -14,13 +14,26 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::FakeConfig;
+use super::config::{FakeConfig, RateLimit, StaticUser};
 
 /// How many requests per operation [`super::FakeAws::history`] keeps.
 const HISTORY_LEN: usize = 100;
 
 /// Request bodies larger than this are refused: nothing the SDKs send comes close.
 const BODY_LIMIT: usize = 1 << 20;
+
+/// The counter of device-code polls that came sooner than the interval (plus 5 s per
+/// `slow_down` already given) allows: a well-behaved client keeps it at 0.
+pub const POLLED_TOO_FAST: &str = "CreateToken.polled_too_fast";
+
+/// The counter of 429 answers, whatever the cause: the [`RateLimit`] bucket,
+/// [`FakeConfig::throttle_every_n`], or an injected failure with status 429.
+pub const THROTTLED: &str = "Throttled";
+
+/// The counter of requests that came back sooner than the `Retry-After` the [`RateLimit`]
+/// bucket gave them (the same operation, path and query): a client that honours it keeps it
+/// at 0.
+pub const RETRIED_TOO_SOON: &str = "Throttled.retried_too_soon";
 
 /// An operation the fake serves, as named in counters, `/_fake/last/{op}` and failures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -271,8 +284,11 @@ pub struct IssuedToken {
     pub scopes: Vec<String>,
     /// When it stops working (moved to the past by `/_fake/expire`).
     pub expires_at: DateTime<Utc>,
-    /// `Logout` was called with it.
+    /// `Logout` was called with it, or with another token of its sign-in session.
     pub revoked: bool,
+    /// The sign-in session it belongs to: a device or authorization-code grant starts one,
+    /// refreshes continue it, `Logout` ends it (every access and refresh token in it).
+    pub session: String,
 }
 
 /// A failure queued by [`super::FakeAws::fail_next`] or `POST /_fake/fail`.
@@ -293,6 +309,10 @@ pub struct InjectedFailure {
     /// The error message; a generic one when absent.
     #[serde(default)]
     pub message: Option<String>,
+    /// Send `x-amz-retry-after` (milliseconds, what the AWS SDKs read) and `Retry-After`
+    /// (whole seconds, rounded up) with the failure.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -323,6 +343,9 @@ pub(crate) struct DeviceGrant {
     pub(crate) verified: bool,
     pub(crate) consumed: bool,
     pub(crate) slow_downs_given: u32,
+    /// Every `slow_down` answered (scripted or for polling too fast): each adds 5 s to the
+    /// interval the client must keep (RFC 8628 §3.5).
+    pub(crate) slow_down_steps: u32,
     pub(crate) pendings_given: u32,
     pub(crate) last_poll: Option<DateTime<Utc>>,
 }
@@ -343,6 +366,18 @@ pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_at: DateTime<Utc>,
+    /// The sign-in session (see [`IssuedToken::session`]).
+    pub(crate) session: String,
+}
+
+/// What a `nextToken` may be used for: the caller's access token, the operation and (for
+/// `ListAccountRoles`) the account it was handed out for, and where the next page starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PageCursor {
+    pub(crate) access_token: String,
+    pub(crate) op: Op,
+    pub(crate) account_id: Option<String>,
+    pub(crate) position: usize,
 }
 
 /// Everything behind the one lock.
@@ -351,13 +386,24 @@ pub(crate) struct Inner {
     counters: BTreeMap<String, u64>,
     history: HashMap<Op, VecDeque<RecordedRequest>>,
     failures: Vec<InjectedFailure>,
-    pub(crate) list_calls: u64,
+    /// Calls of [`FakeConfig::throttled_ops`] so far, for [`FakeConfig::throttle_every_n`].
+    throttle_calls: u64,
+    /// The [`FakeConfig::rate_limit`] bucket, made full when first needed (and anew when the
+    /// limit changes or the fake is reset).
+    bucket: Option<TokenBucket>,
+    /// When each request the bucket throttled with a `Retry-After` may come back, by
+    /// [`retry_key`].
+    not_before: HashMap<String, Instant>,
     pub(crate) clients: HashMap<String, Registration>,
     pub(crate) devices: HashMap<String, DeviceGrant>,
     pub(crate) auth_codes: HashMap<String, AuthCode>,
     pub(crate) tokens: HashMap<String, IssuedToken>,
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
     pub(crate) credentials: HashMap<String, IssuedCredentials>,
+    /// Long-term IAM user keys registered over the control API, by access key id.
+    pub(crate) iam_users: HashMap<String, StaticUser>,
+    /// Every `nextToken` handed out, by token.
+    pub(crate) page_tokens: HashMap<String, PageCursor>,
     /// Every access key id ever issued, in order, so listings are stable.
     pub(crate) credential_order: Vec<String>,
     /// Every access token ever issued, in order.
@@ -371,13 +417,17 @@ impl Inner {
             counters: BTreeMap::new(),
             history: HashMap::new(),
             failures: Vec::new(),
-            list_calls: 0,
+            throttle_calls: 0,
+            bucket: None,
+            not_before: HashMap::new(),
             clients: HashMap::new(),
             devices: HashMap::new(),
             auth_codes: HashMap::new(),
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             credentials: HashMap::new(),
+            iam_users: HashMap::new(),
+            page_tokens: HashMap::new(),
             credential_order: Vec::new(),
             token_order: Vec::new(),
         }
@@ -393,6 +443,7 @@ impl Inner {
             .iter()
             .map(|op| op.as_str())
             .chain(Grant::ALL.iter().map(|g| g.counter()))
+            .chain([POLLED_TOO_FAST, THROTTLED, RETRIED_TOO_SOON])
             .map(|k| (k.to_owned(), 0))
             .collect();
         all.extend(self.counters.iter().map(|(k, v)| (k.clone(), *v)));
@@ -422,6 +473,44 @@ impl Inner {
         self.failures.push(failure);
     }
 
+    /// Whether this call of `op` is the nth of [`FakeConfig::throttled_ops`] and must be
+    /// answered 429.
+    fn throttled(&mut self, op: Op) -> bool {
+        if !self.config.throttled_ops.contains(&op) {
+            return false;
+        }
+        self.throttle_calls += 1;
+        let every = u64::from(self.config.throttle_every_n);
+        every > 0 && self.throttle_calls.is_multiple_of(every)
+    }
+
+    /// Whether a call of `op` arriving at `now` may pass the [`FakeConfig::rate_limit`]
+    /// bucket (taking a token, if the limit covers `op`), or finds it empty: then the wait
+    /// until its next token (`None` if it never gains one). Also counts a request that came
+    /// back before its `Retry-After`.
+    fn rate_limited(&mut self, op: Op, key: &str, now: Instant) -> Result<(), Option<Duration>> {
+        if self.not_before.remove(key).is_some_and(|at| now < at) {
+            self.count(RETRIED_TOO_SOON);
+        }
+        let Some(limit) = self
+            .config
+            .rate_limit
+            .as_ref()
+            .filter(|l| l.ops.contains(&op))
+        else {
+            return Ok(());
+        };
+        let bucket = match &mut self.bucket {
+            Some(b) if b.limit == *limit => b,
+            slot => slot.insert(TokenBucket::full(limit.clone(), now)),
+        };
+        let wait = bucket.take(now).err();
+        if let (true, Some(Some(wait))) = (limit.retry_after, wait) {
+            self.not_before.insert(key.to_owned(), now + wait);
+        }
+        wait.map_or(Ok(()), Err)
+    }
+
     fn take_failure(&mut self, op: Op) -> Option<InjectedFailure> {
         let index = self
             .failures
@@ -441,7 +530,9 @@ impl Inner {
         self.counters.clear();
         self.history.clear();
         self.failures.clear();
-        self.list_calls = 0;
+        self.throttle_calls = 0;
+        self.bucket = None;
+        self.not_before.clear();
     }
 
     /// Forget everything, back to a fresh server with `config`.
@@ -464,6 +555,37 @@ impl Inner {
             .iter()
             .filter_map(|k| self.credentials.get(k).cloned())
             .collect()
+    }
+
+    /// The long-term IAM user this access key id belongs to: the configured static user, or
+    /// one registered over the control API.
+    pub(crate) fn long_term_user(&self, access_key_id: &str) -> Option<&StaticUser> {
+        if self.config.static_user.access_key_id == access_key_id {
+            return Some(&self.config.static_user);
+        }
+        self.iam_users.get(access_key_id)
+    }
+
+    /// Forget client registrations (one, or all): the IdP no longer knows them, and they
+    /// get `InvalidClientException` from then on. How many were forgotten.
+    pub(crate) fn forget_clients(&mut self, client_id: Option<&str>) -> usize {
+        let before = self.clients.len();
+        match client_id {
+            Some(id) => {
+                self.clients.remove(id);
+            }
+            None => self.clients.clear(),
+        }
+        before - self.clients.len()
+    }
+
+    /// End the sign-in session `session`: its access tokens stop working and its refresh
+    /// tokens are gone, as `Logout` does at IAM Identity Center.
+    pub(crate) fn end_session(&mut self, session: &str) {
+        for token in self.tokens.values_mut().filter(|t| t.session == session) {
+            token.revoked = true;
+        }
+        self.refresh_tokens.retain(|_, g| g.session != session);
     }
 
     pub(crate) fn issued_tokens(&self) -> Vec<IssuedToken> {
@@ -579,19 +701,95 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Count and record a call, wait the configured latency, then hand back the failure to
-    /// answer with, if one is queued for `op`.
+    /// Count and record a call, check the rate limit, wait the configured latency, then hand
+    /// back the failure to answer with: one queued for `op`, a 429 when the rate limit's bucket
+    /// was empty, or a 429 when this call is one the every-nth throttle takes.
     pub(crate) async fn begin(&self, op: Op, call: &Call) -> Option<InjectedFailure> {
-        let latency = {
+        let (latency, limited, retry_after) = {
             let mut inner = self.lock();
             inner.count(op.as_str());
             inner.record(op, call);
-            inner.config.latency_ms
+            let limited = inner.rate_limited(op, &retry_key(op, call), Instant::now());
+            let retry_after = inner
+                .config
+                .rate_limit
+                .as_ref()
+                .is_some_and(|l| l.retry_after);
+            (inner.config.latency_ms, limited, retry_after)
         };
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
-        self.lock().take_failure(op)
+        let mut inner = self.lock();
+        let throttle = |retry_after_ms| InjectedFailure {
+            op,
+            status: 429,
+            count: 1,
+            code: None,
+            message: Some("Rate exceeded".to_owned()),
+            retry_after_ms,
+        };
+        let failure = inner
+            .take_failure(op)
+            .or_else(|| {
+                limited.err().map(|wait| {
+                    // Whole milliseconds, rounded up: coming back after them finds the token.
+                    let ms = wait
+                        .map(|w| u64::try_from(w.as_micros().div_ceil(1000)).unwrap_or(u64::MAX));
+                    throttle(ms.filter(|_| retry_after))
+                })
+            })
+            .or_else(|| inner.throttled(op).then(|| throttle(None)));
+        if failure.as_ref().is_some_and(|f| f.status == 429) {
+            inner.count(THROTTLED);
+        }
+        failure
+    }
+}
+
+/// The same request again, as far as `Retry-After` goes: the operation, path and query.
+fn retry_key(op: Op, call: &Call) -> String {
+    let mut query: Vec<(String, String)> = call.query().into_iter().collect();
+    query.sort();
+    format!("{op} {} {query:?}", call.uri.path())
+}
+
+/// The [`RateLimit`] bucket's state.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    limit: RateLimit,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket holding its whole burst at `now`.
+    pub(crate) fn full(limit: RateLimit, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(limit.burst),
+            limit,
+            at: now,
+        }
+    }
+
+    /// Take a token for a call at `now`; if there is none, the wait until there is (`None`
+    /// when the bucket never refills).
+    pub(crate) fn take(&mut self, now: Instant) -> Result<(), Option<Duration>> {
+        let rate = if self.limit.rate.is_finite() {
+            self.limit.rate.max(0.0)
+        } else {
+            0.0
+        };
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(f64::from(self.limit.burst));
+        self.at = self.at.max(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        Err((rate > 0.0)
+            .then(|| Duration::try_from_secs_f64((1.0 - self.tokens) / rate).ok())
+            .flatten())
     }
 }
 

@@ -1,7 +1,10 @@
 //! STS (awsQuery): form-encoded `POST /` with `Action=…`, XML answers.
 //!
-//! Callers are told apart by the access key id in the `SigV4` `Authorization` header; the
-//! signature itself is not checked, but the session token must be the one issued with the key.
+//! Every call but `AssumeRoleWithSAML` (which is unsigned) must carry a `SigV4` signature made
+//! with the secret of a key this fake knows: the static user's, one registered over the control
+//! API, or temporary credentials it issued (whose session token must come with them). A key
+//! it does not know is `InvalidClientTokenId`; a signature the secret does not give is
+//! `SignatureDoesNotMatch`, as at STS.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +15,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::config::FakeConfig;
+use super::sigv4::{self, Received, Rejection};
 use super::state::{
     App, Call, CredentialKind, InjectedFailure, Inner, IssuedCredentials, Op, UPPER_ALNUM,
     new_credentials, now, random,
 };
-use super::wire::{status, sts_error, sts_ok, xml_escape};
+use super::wire::{status, sts_error, sts_ok, with_retry_after, xml_escape};
 
 const API_VERSION: &str = "2011-06-15";
 const SAML_ROLE_ATTRIBUTE: &str = "https://aws.amazon.com/SAML/Attributes/Role";
@@ -37,16 +41,23 @@ fn injected(failure: &InjectedFailure) -> Response {
         500..=599 => "InternalFailure",
         _ => "ValidationError",
     });
-    sts_error(
-        status(failure.status),
-        code,
-        failure.message.as_deref().unwrap_or("injected failure"),
+    with_retry_after(
+        sts_error(
+            status(failure.status),
+            code,
+            failure.message.as_deref().unwrap_or("injected failure"),
+        ),
+        failure.retry_after_ms,
     )
 }
 
-/// `POST /`: every STS action.
+/// `POST /`: every STS action; `GET /`: a presigned one (the parameters in the query).
 pub(crate) async fn dispatch(State(app): State<App>, call: Call) -> Response {
-    let form = call.form();
+    let form = if call.method == axum::http::Method::GET {
+        call.query()
+    } else {
+        call.form()
+    };
     let action = form.get("Action").map(String::as_str).unwrap_or_default();
     let op = match action {
         "GetCallerIdentity" => Op::GetCallerIdentity,
@@ -105,54 +116,95 @@ fn caller(inner: &Inner, call: &Call) -> Result<Caller, Response> {
             "The security token included in the request is invalid.",
         )
     };
-    let access_key_id = call
-        .header("authorization")
-        .and_then(access_key_from_authorization)
-        .ok_or_else(missing)?;
-    let user = &inner.config.static_user;
-    let static_caller = || Caller {
-        arn: user.arn(),
-        user_id: static_user_id(&inner.config),
-        account_id: user.account_id.clone(),
-        kind: None,
-    };
-    if access_key_id == user.access_key_id {
-        return Ok(static_caller());
-    }
-    match inner.credentials.get(access_key_id) {
-        Some(creds) => {
-            if call.header("x-amz-security-token") != Some(creds.session_token.as_str()) {
-                return Err(invalid());
-            }
-            if creds.expires_at <= now() {
-                return Err(sts_error(
-                    StatusCode::FORBIDDEN,
-                    "ExpiredToken",
-                    "The security token included in the request is expired",
-                ));
-            }
-            Ok(Caller {
-                arn: creds.arn.clone(),
-                user_id: creds.user_id.clone(),
-                account_id: creds.account_id.clone(),
-                kind: Some(creds.kind),
-            })
+    // A presigned URL (an EKS token) carries the signature's parts in its query instead.
+    let query = call.query();
+    let presigned = match call.header("authorization") {
+        Some(_) => None,
+        None if query.contains_key("X-Amz-Signature") => {
+            Some(sigv4::parse_presigned(&query).map_err(rejected)?)
         }
-        None if inner.config.sts.accept_unknown_keys => Ok(static_caller()),
-        None => Err(invalid()),
+        None => return Err(missing()),
+    };
+    let auth = match (&presigned, call.header("authorization")) {
+        (Some(p), _) => p.authorization(),
+        (None, Some(header)) => match sigv4::parse_authorization(header) {
+            None => return Err(missing()),
+            Some(Err(rejection)) => return Err(rejected(rejection)),
+            Some(Ok(auth)) => auth,
+        },
+        (None, None) => return Err(missing()),
+    };
+    let session_token = call
+        .header("x-amz-security-token")
+        .or(query.get("X-Amz-Security-Token").map(String::as_str));
+    let (secret, caller, temporary) = if let Some(user) = inner.long_term_user(auth.access_key_id) {
+        // Long-term keys come without a session token.
+        if session_token.is_some() {
+            return Err(invalid());
+        }
+        let caller = Caller {
+            arn: user.arn(),
+            user_id: user_id_of(&user.access_key_id),
+            account_id: user.account_id.clone(),
+            kind: None,
+        };
+        (user.secret_access_key.as_str(), caller, None)
+    } else if let Some(creds) = inner.credentials.get(auth.access_key_id) {
+        let caller = Caller {
+            arn: creds.arn.clone(),
+            user_id: creds.user_id.clone(),
+            account_id: creds.account_id.clone(),
+            kind: Some(creds.kind),
+        };
+        (creds.secret_access_key.as_str(), caller, Some(creds))
+    } else {
+        return Err(invalid());
+    };
+    let received = Received {
+        method: call.method.as_str(),
+        path: call.uri.path(),
+        query: call.uri.query().unwrap_or_default(),
+        headers: &call.headers,
+        body: &call.body,
+    };
+    match &presigned {
+        Some(p) => sigv4::verify_presigned(&received, p, secret, "sts", now()),
+        None => sigv4::verify(&received, &auth, secret, "sts", now()),
+    }
+    .map_err(rejected)?;
+    if let Some(creds) = temporary {
+        if session_token != Some(creds.session_token.as_str()) {
+            return Err(invalid());
+        }
+        if creds.expires_at <= now() {
+            return Err(sts_error(
+                StatusCode::FORBIDDEN,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ));
+        }
+    }
+    Ok(caller)
+}
+
+/// STS's answer to a signature it does not accept.
+fn rejected(rejection: Rejection) -> Response {
+    match rejection {
+        Rejection::Incomplete(message) => {
+            sts_error(StatusCode::BAD_REQUEST, "IncompleteSignature", &message)
+        }
+        Rejection::Mismatch(message) => {
+            sts_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", &message)
+        }
     }
 }
 
-/// `AKID` from `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/sts/aws4_request, …`.
-fn access_key_from_authorization(header: &str) -> Option<&str> {
-    let rest = &header[header.find("Credential=")? + "Credential=".len()..];
-    rest.split('/').next().filter(|k| !k.is_empty())
-}
-
-fn static_user_id(config: &FakeConfig) -> String {
-    // Stable per access key, so repeated calls agree.
-    let key = &config.static_user.access_key_id;
-    format!("AIDA{}", &key[key.len().saturating_sub(16)..])
+/// An IAM user's `UserId`, stable per access key so repeated calls agree.
+fn user_id_of(access_key_id: &str) -> String {
+    format!(
+        "AIDA{}",
+        &access_key_id[access_key_id.len().saturating_sub(16)..]
+    )
 }
 
 fn get_caller_identity(inner: &Inner, call: &Call) -> Result<Response, Response> {
@@ -486,14 +538,6 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_access_key_from_a_sigv4_header() {
-        let header = "AWS4-HMAC-SHA256 Credential=ASIAABC/20250101/eu-west-1/sts/aws4_request, \
-                      SignedHeaders=host;x-amz-date, Signature=abc";
-        assert_eq!(access_key_from_authorization(header), Some("ASIAABC"));
-        assert_eq!(access_key_from_authorization("Bearer x"), None);
-    }
 
     #[test]
     fn parses_role_arns_with_paths() {

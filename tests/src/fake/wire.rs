@@ -145,6 +145,17 @@ pub(crate) fn xml_escape(text: &str) -> String {
     out
 }
 
+/// `response` with `x-amz-retry-after` (milliseconds, read by the AWS SDKs' retry) and
+/// `Retry-After` (whole seconds, rounded up) when `retry_after_ms` is set.
+pub(crate) fn with_retry_after(mut response: Response, retry_after_ms: Option<u64>) -> Response {
+    if let Some(ms) = retry_after_ms {
+        let headers = response.headers_mut();
+        insert(headers, "x-amz-retry-after", &ms.to_string());
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+    }
+    response
+}
+
 /// The status for an injected failure, falling back to 500 for nonsense numbers.
 pub(crate) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

@@ -4,19 +4,18 @@
 use crate::app::App;
 use crate::cli::AddArgs;
 use crate::output::{hinted, say, warn};
-use crate::sources::iam_user::StoredKeys;
-use anyhow::Context as _;
+use keyfob_core::ResultExt as _;
 use keyfob_core::Secret;
-use keyfob_core::editor::{SectionId, edit_file};
+use keyfob_core::editor::{SectionId, check_can_write, edit_file};
+use keyfob_core::iam_user::StoredKeys;
+use keyfob_core::profile::{NameKind, validate_name};
 use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
 use std::io::BufRead;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let name = args.profile.trim();
-    if name.is_empty() || name.contains(['[', ']', '\n', '\r']) {
-        anyhow::bail!("{:?} is not a usable profile name", args.profile);
-    }
+pub(crate) fn run(app: &App, args: &AddArgs) -> crate::Result<ExitCode> {
+    let name = args.profile.as_str();
+    validate_name(NameKind::Profile, name)?;
     // Decide about the config file before anything is stored, so that a refusal leaves
     // nothing behind.
     let write_config = if args.no_config {
@@ -33,9 +32,17 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
         ));
     };
 
+    if write_config {
+        check_can_write(&app.config_path())?;
+    }
+
     let (akid, secret) = read_keys(args)?;
     validate(&akid, &secret)?;
-    let cp_line = app.credential_process_line(name);
+    let cp_line = if write_config {
+        app.credential_process_line(name)?
+    } else {
+        String::new()
+    };
     let write_config = write_config
         && (args.yes
             || crate::prompt::confirm(&format!(
@@ -80,7 +87,7 @@ pub(crate) fn run(app: &App, args: &AddArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_keys(args: &AddArgs) -> anyhow::Result<(String, Secret)> {
+fn read_keys(args: &AddArgs) -> crate::Result<(String, Secret)> {
     if args.from_stdin {
         let stdin = std::io::stdin();
         let mut lines = stdin.lock().lines();
@@ -102,15 +109,15 @@ fn read_keys(args: &AddArgs) -> anyhow::Result<(String, Secret)> {
     Ok((akid, Secret::new(secret)))
 }
 
-fn validate(akid: &str, secret: &Secret) -> anyhow::Result<()> {
+fn validate(akid: &str, secret: &Secret) -> crate::Result<()> {
     let ok_id = (16..=128).contains(&akid.len()) && akid.chars().all(|c| c.is_ascii_alphanumeric());
     if !ok_id {
-        anyhow::bail!(
+        crate::bail!(
             "the access key id must be 16 to 128 letters and digits (like AKIA…); nothing was stored"
         );
     }
     if secret.is_empty() || secret.expose().chars().any(char::is_whitespace) {
-        anyhow::bail!("the secret access key is empty or contains spaces; nothing was stored");
+        crate::bail!("the secret access key is empty or contains spaces; nothing was stored");
     }
     Ok(())
 }
@@ -120,7 +127,7 @@ fn mask(akid: &str) -> String {
     format!("{}…", &akid[..akid.len().min(8)])
 }
 
-fn check_credentials_file(app: &App, name: &str, akid: &str, remove: bool) -> anyhow::Result<()> {
+fn check_credentials_file(app: &App, name: &str, akid: &str, remove: bool) -> crate::Result<()> {
     let path = keyfob_core::paths::credentials_file(&app.env);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

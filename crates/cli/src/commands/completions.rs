@@ -12,12 +12,12 @@ use clap_complete::Shell;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &CompletionsArgs) -> crate::Result<ExitCode> {
     crate::output::data(&script(args.shell))?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn man() -> anyhow::Result<ExitCode> {
+pub(crate) fn man() -> crate::Result<ExitCode> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut out)?;
     crate::output::data(&String::from_utf8_lossy(&out))?;
@@ -26,7 +26,7 @@ pub(crate) fn man() -> anyhow::Result<ExitCode> {
 
 /// The profile names, one a line; nothing (and success) when the config cannot be read, so a
 /// broken file never spoils a shell prompt.
-pub(crate) fn profiles(app: &App) -> anyhow::Result<ExitCode> {
+pub(crate) fn profiles(app: &App) -> crate::Result<ExitCode> {
     if let Ok(profiles) = app.profiles() {
         let names = profiles.profile_names();
         if !names.is_empty() {

@@ -1,25 +1,28 @@
-//! `keyfob console`: an AWS console sign-in URL for a profile's credentials, through the
-//! federation endpoint (getSigninToken, then Action=login), opened in the browser or printed.
-//!
-//! The URL signs anyone who has it in: it goes to the browser or to stdout, never to a log.
-//! `KEYFOB_FEDERATION_ENDPOINT` replaces the partition's `https://signin…/federation` (for
-//! tests against a local fake, or a proxy).
+//! `keyfob console`: an AWS console sign-in URL for a profile's credentials (see
+//! `keyfob_core::console`), opened in the browser or printed. The URL signs anyone who has it
+//! in: it goes to the browser or to stdout, never to a log.
 
 use crate::app::App;
 use crate::cli::ConsoleArgs;
 use crate::output::{hinted, say, warn};
-use crate::sources::chain::{self, Base, ServedKind};
-use crate::sources::resolve::Interaction;
-use keyfob_core::Credentials;
+use crate::sources::resolve;
+use keyfob_core::chain::{self, Base, ServedKind};
+use keyfob_core::console;
+use keyfob_core::engine::sts_region;
+use keyfob_core::partition::Partition;
 use keyfob_core::profile::select_profile;
-use keyfob_saml::Partition;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ConsoleArgs) -> crate::Result<ExitCode> {
+    // Before anything is resolved or sent: the override must be a place fit for the keys.
+    let endpoint_override = app
+        .env
+        .get_non_empty("KEYFOB_FEDERATION_ENDPOINT")
+        .map(|e| console::federation_endpoint(&e))
+        .transpose()?;
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let resolved = chain::credentials(app, &profiles, &name, &Interaction { mfa_code: &code })?;
+    let resolved = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?;
     let creds = &resolved.credentials;
     let session_token_only = resolved.plan.hops.is_empty()
         && matches!(&resolved.plan.base, Base::Keyfob { served_as, .. }
@@ -50,23 +53,24 @@ pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let region = chain::sts_region(app, &profiles, &name);
+    let region = sts_region(&app.env, &profiles, &name);
     let partition = Partition::of_region(&region);
-    let endpoint = app
-        .env
-        .get_non_empty("KEYFOB_FEDERATION_ENDPOINT")
-        .unwrap_or_else(|| format!("https://{}/federation", signin_host(partition)));
+    let endpoint = endpoint_override.unwrap_or_else(|| console::default_endpoint(partition));
     let destination = args
         .destination
         .clone()
-        .unwrap_or_else(|| format!("https://{}/", console_host(partition)));
-    let token = App::runtime()?.block_on(signin_token(&endpoint, creds, duration))?;
-    let url = login_url(&endpoint, &destination, &token)?;
+        .unwrap_or_else(|| console::default_destination(partition));
+    let url = App::runtime()?.block_on(console::signin_url(
+        &endpoint,
+        &destination,
+        creds,
+        duration,
+    ))?;
     if args.no_browser {
         crate::output::data(url.as_str())?;
         return Ok(ExitCode::SUCCESS);
     }
-    match open_browser(app, url.as_str()) {
+    match crate::sources::browser::open(&app.env, url.as_str()) {
         Ok(()) => say(&format!(
             "Opened the AWS console for profile {name} in the browser."
         )),
@@ -78,151 +82,4 @@ pub(crate) fn run(app: &App, args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn signin_host(p: Partition) -> &'static str {
-    match p {
-        Partition::AwsUsGov => "signin.amazonaws-us-gov.com",
-        Partition::AwsCn => "signin.amazonaws.cn",
-        _ => "signin.aws.amazon.com",
-    }
-}
-
-fn console_host(p: Partition) -> &'static str {
-    match p {
-        Partition::AwsUsGov => "console.amazonaws-us-gov.com",
-        Partition::AwsCn => "console.amazonaws.cn",
-        _ => "console.aws.amazon.com",
-    }
-}
-
-/// The `Session` parameter of getSigninToken.
-fn session_json(creds: &Credentials) -> String {
-    serde_json::json!({
-        "sessionId": creds.access_key_id,
-        "sessionKey": creds.secret_access_key.expose(),
-        "sessionToken": creds.session_token.as_ref().map(keyfob_core::Secret::expose).unwrap_or_default(),
-    })
-    .to_string()
-}
-
-async fn signin_token(
-    endpoint: &str,
-    creds: &Credentials,
-    duration: Option<u32>,
-) -> anyhow::Result<String> {
-    let mut query = vec![("Action", "getSigninToken".to_owned())];
-    if let Some(d) = duration {
-        query.push(("SessionDuration", d.to_string()));
-    }
-    query.push(("Session", session_json(creds)));
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
-    let response = client
-        .get(endpoint)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|e| {
-            // reqwest's message would include the URL, and with it the credentials.
-            anyhow::anyhow!(
-                "could not reach the federation endpoint {endpoint}: {}",
-                e.without_url()
-            )
-        })?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        let detail: String = body
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(200)
-            .collect();
-        return Err(hinted(
-            format!("the federation endpoint refused the credentials (HTTP {status}): {detail}"),
-            "check that the profile's role may sign in to the console; keyfob whoami shows whose credentials these are",
-        ));
-    }
-    let doc: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
-        anyhow::anyhow!("the federation endpoint answered something other than JSON")
-    })?;
-    doc.get("SigninToken")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("the federation endpoint answered without a SigninToken"))
-}
-
-fn login_url(endpoint: &str, destination: &str, token: &str) -> anyhow::Result<url::Url> {
-    let mut url = url::Url::parse(endpoint)
-        .map_err(|e| anyhow::anyhow!("federation endpoint {endpoint:?} is not a URL: {e}"))?;
-    url.query_pairs_mut()
-        .clear()
-        .append_pair("Action", "login")
-        .append_pair("Issuer", "keyfob")
-        .append_pair("Destination", destination)
-        .append_pair("SigninToken", token);
-    Ok(url)
-}
-
-/// `$BROWSER` (a command, maybe with arguments), else the desktop's opener.
-fn open_browser(app: &App, url: &str) -> std::io::Result<()> {
-    match app.env.get_non_empty("BROWSER") {
-        Some(cmd) => {
-            let mut words = cmd.split_whitespace();
-            let prog = words.next().unwrap_or_default();
-            std::process::Command::new(prog)
-                .args(words)
-                .arg(url)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .map(drop)
-        }
-        None => open::that_detached(url),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use keyfob_core::Secret;
-
-    #[test]
-    fn urls_and_session_document() {
-        let c = Credentials {
-            access_key_id: "ASIAX".into(),
-            secret_access_key: Secret::new("k"),
-            session_token: Some(Secret::new("t")),
-            expiration: None,
-        };
-        assert_eq!(
-            session_json(&c),
-            r#"{"sessionId":"ASIAX","sessionKey":"k","sessionToken":"t"}"#
-        );
-        let url = login_url(
-            "https://signin.aws.amazon.com/federation",
-            "https://console.aws.amazon.com/s3/home?region=eu-west-1",
-            "TOK",
-        )
-        .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "https://signin.aws.amazon.com/federation?Action=login&Issuer=keyfob&Destination=https%3A%2F%2Fconsole.aws.amazon.com%2Fs3%2Fhome%3Fregion%3Deu-west-1&SigninToken=TOK"
-        );
-        assert_eq!(
-            signin_host(Partition::of_region("us-gov-west-1")),
-            "signin.amazonaws-us-gov.com"
-        );
-        assert_eq!(
-            console_host(Partition::of_region("cn-north-1")),
-            "console.amazonaws.cn"
-        );
-        assert_eq!(
-            signin_host(Partition::of_region("eu-west-1")),
-            "signin.aws.amazon.com"
-        );
-    }
 }

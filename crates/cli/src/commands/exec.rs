@@ -13,10 +13,10 @@
 use crate::app::App;
 use crate::cli::ExecArgs;
 use crate::output::hinted;
-use crate::server::Mode;
-use crate::sources::chain;
-use crate::sources::resolve::Interaction;
+use crate::sources::resolve;
+use keyfob_core::engine::profile_region;
 use keyfob_core::profile::select_profile;
+use keyfob_core::server::Mode;
 use std::ffi::OsStr;
 use std::process::{Command, ExitCode};
 
@@ -31,7 +31,7 @@ const CLEARED: &[&str] = &[
     "AWS_CREDENTIAL_EXPIRATION",
 ];
 
-pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ExecArgs) -> crate::Result<ExitCode> {
     let name = select_profile(args.profile.as_deref(), &app.env);
     if let Some(outer) = app.env.get_non_empty("KEYFOB_PROFILE")
         && outer != name
@@ -47,12 +47,10 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let profiles = app.profiles()?;
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let ui = Interaction { mfa_code: &code };
     let (program, rest) = args
         .command
         .split_first()
-        .ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
+        .ok_or_else(|| crate::report!("no command given after --"))?;
     let mut cmd = Command::new(program);
     cmd.args(rest);
     for var in CLEARED {
@@ -64,13 +62,13 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         }
     }
     cmd.env("KEYFOB_PROFILE", &name);
-    if let Some(region) = chain::profile_region(&profiles, &name) {
+    if let Some(region) = profile_region(&profiles, &name) {
         cmd.env("AWS_REGION", &region)
             .env("AWS_DEFAULT_REGION", &region);
     }
 
     if args.serve {
-        let first = super::serve::temporary(app, &profiles, &name, &ui)?;
+        let first = super::serve::temporary(app, &profiles, &name, args.mfa_code.clone())?;
         let server = super::serve::start(&profiles, &name, 0, Mode::Ecs, first, false)?;
         cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url())
             .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", server.token().expose());
@@ -79,7 +77,7 @@ pub(crate) fn run(app: &App, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         return status;
     }
 
-    let creds = chain::credentials(app, &profiles, &name, &ui)?.credentials;
+    let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;
     cmd.env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.expose());
     if let Some(token) = &creds.session_token {
@@ -119,7 +117,7 @@ fn cannot_run(program: &OsStr, err: &std::io::Error) -> ExitCode {
 }
 
 /// Spawns the command, forwards signals, and returns its exit code.
-fn wait_for(cmd: Command, program: &OsStr) -> anyhow::Result<ExitCode> {
+fn wait_for(cmd: Command, program: &OsStr) -> crate::Result<ExitCode> {
     App::runtime()?.block_on(async move {
         let mut child = match tokio::process::Command::from(cmd).spawn() {
             Ok(c) => c,

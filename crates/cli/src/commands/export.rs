@@ -5,20 +5,18 @@
 use crate::app::App;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::output::{say, warn};
-use crate::sources::chain;
-use crate::sources::resolve::Interaction;
+use crate::sources::resolve;
 use keyfob_core::Credentials;
-use keyfob_core::editor::{SectionId, edit_file, write_atomic};
+use keyfob_core::editor::{Mode, SectionId, edit_file, write_atomic};
+use keyfob_core::engine::profile_region;
 use keyfob_core::profile::select_profile;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &ExportArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let creds =
-        chain::credentials(app, &profiles, &name, &Interaction { mfa_code: &code })?.credentials;
+    let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;
     if args.format == ExportFormat::Credentials {
         let path = args
             .file
@@ -41,11 +39,11 @@ pub(crate) fn run(app: &App, args: &ExportArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let vars = variables(&creds, chain::profile_region(&profiles, &name).as_deref());
+    let vars = variables(&creds, profile_region(&profiles, &name).as_deref());
     let text = render(args.format, &creds, &vars);
     match &args.file {
         Some(path) => {
-            write_atomic(path, text.as_bytes(), 0o600)?;
+            write_atomic(path, text.as_bytes(), Mode::Exactly(0o600))?;
             say(&format!(
                 "Wrote the credentials of {name} to {}.",
                 path.display()
@@ -62,7 +60,7 @@ fn write_credentials_section(
     path: &std::path::Path,
     profile: &str,
     creds: &Credentials,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let id = SectionId::Bare(profile.to_owned());
     edit_file(path, |doc| {
         let mut entries = vec![

@@ -1,21 +1,23 @@
 //! `keyfob login`: sign in to whatever a profile or sso-session needs — an SSO session (PKCE
-//! or device code), a SAML IdP, or an MFA device.
+//! or device code), a SAML IdP, an MFA device, or the MFA code of a role a chain assumes.
 
 use crate::app::{App, require_profile};
 use crate::cli::LoginArgs;
 use crate::output::{hinted, say};
 use crate::sources::browser::CliLoginUi;
-use crate::sources::iam_user::{MfaSession, load_keys};
-use crate::sources::resolve::sso_config;
-use anyhow::Context as _;
+use crate::sources::resolve::{self, sso_config};
+use keyfob_core::ResultExt as _;
+use keyfob_core::engine::Interaction;
+use keyfob_core::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
+use keyfob_core::source::{CredentialSource as _, Fingerprint};
 use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Env, Secret};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &LoginArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     if let Some(session) = &args.sso_session {
         let cfg = SsoSessionConfig::from_profiles(&profiles, session)?;
@@ -23,7 +25,10 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
     }
     let name = select_profile(args.profile.as_deref(), &app.env);
     let profile = require_profile(&profiles, &name)?;
-    match profile.plan()? {
+    let Some(plan) = profile.plan()? else {
+        return chain_login(app, args, &profiles, &name);
+    };
+    match plan {
         Plan::Sso {
             session, legacy, ..
         } => {
@@ -36,7 +41,8 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
             duration_seconds,
         } => {
             let store = app.store()?;
-            let code = crate::prompt::code_from(args.mfa_code.clone(), "MFA code: ");
+            let code = crate::prompt::code_from(args.mfa_code.clone());
+            let ui = Interaction { mfa_code: &code };
             let cache_dir = app.cache_dir();
             let ctx = Context {
                 store,
@@ -49,7 +55,7 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
                 serial,
                 region: profile.get("region").unwrap_or("us-east-1").to_owned(),
                 duration_seconds,
-                code: &code,
+                ui: &ui,
             };
             let creds = App::runtime()?.block_on(serve::refresh_now(&ctx, &name, &source))?;
             let until = creds
@@ -67,10 +73,27 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> anyhow::Result<ExitCode> {
             format!("profile {name} uses long-term keys; there is nothing to sign in to"),
             format!("keyfob credential-process --profile {name}"),
         )),
-        other => Err(anyhow::anyhow!(
-            "profile {name}: cannot log in to {other:?}"
-        )),
     }
+}
+
+/// A profile keyfob serves through a chain: resolving it asks for what the chain needs (an
+/// MFA code for a role with `mfa_serial`) and caches every hop.
+fn chain_login(
+    app: &App,
+    args: &LoginArgs,
+    profiles: &Profiles,
+    name: &str,
+) -> crate::Result<ExitCode> {
+    let resolved = resolve::credentials(app, profiles, name, args.mfa_code.clone())?;
+    let until = resolved.credentials.expiration.map_or_else(
+        || "they are revoked".to_owned(),
+        keyfob_core::credentials::rfc3339,
+    );
+    say(&format!(
+        "Credentials for profile {name} ({}) valid until {until}.",
+        resolved.plan.describe()
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Why the browser redirect cannot reach this machine, if it cannot.
@@ -90,7 +113,7 @@ fn no_local_browser(env: &Env) -> Option<&'static str> {
     None
 }
 
-fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> anyhow::Result<ExitCode> {
+fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> crate::Result<ExitCode> {
     if args.write_sso_cache {
         cfg.write_sso_cache = true;
     }
@@ -109,7 +132,7 @@ fn sso_login(app: &App, args: &LoginArgs, mut cfg: SsoSessionConfig) -> anyhow::
     }
     let ui = CliLoginUi {
         no_browser: args.no_browser,
-        browser: app.env.get_non_empty("BROWSER"),
+        env: &app.env,
     };
     let ctx = app.sso_ctx()?;
     let spinner = crate::output::spinner("Waiting for the sign-in to be approved in the browser…");
@@ -144,7 +167,7 @@ fn saml_login(
     profiles: &Profiles,
     name: &str,
     plan: &Plan,
-) -> anyhow::Result<ExitCode> {
+) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let pw_key = keys::saml_password(name);
     if args.forget_password {
@@ -160,40 +183,12 @@ fn saml_login(
     let region = profile.get("region").map(str::to_owned);
     let rt = App::runtime()?;
 
-    if let Some(file) = &args.saml_response_file {
-        let b64 = read_response_file(file)?;
-        let creds = rt.block_on(assume_from_response(
-            app,
-            name,
-            plan,
-            region,
-            &b64,
-            args.role_arn.as_deref(),
-        ))?;
-        store_credentials(app, name, &creds)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let stored = store.get(&pw_key)?.map(Secret::new);
-    let had_stored = stored.is_some();
-    let password = match stored {
-        Some(pw) if !args.password_stdin => pw,
-        _ => read_password(args, name)?,
+    let code = crate::prompt::code_from(args.mfa_code.clone());
+    let mfa = move |_host: &str| -> Option<Secret> {
+        code("One-time code from your IdP: ").map(Secret::new)
     };
-    let Some(source) = keyfob_saml::SamlSource::from_plan(name, plan, password.clone()) else {
-        anyhow::bail!("profile {name} is not a SAML profile");
-    };
-    let source = source
-        .with_region(region)
-        .with_env(&app.env)
-        .with_role_arn(args.role_arn.clone());
-    let code = crate::prompt::code_from(args.mfa_code.clone(), "One-time code from your IdP: ");
-    let mfa = move |_host: &str| -> Option<Secret> { code().map(Secret::new) };
     let interactive = crate::prompt::interactive();
-    let picker = |roles: &[keyfob_saml::RolePair]| -> Option<keyfob_saml::RolePair> {
-        if !interactive {
-            return None;
-        }
+    let pick = |roles: &[keyfob_saml::RolePair]| -> Option<keyfob_saml::RolePair> {
         let labels: Vec<String> = roles
             .iter()
             .map(|r| format!("{}  {}", r.account_id().unwrap_or("?"), r.role_name()))
@@ -205,18 +200,50 @@ fn saml_login(
         roles.get(i).cloned()
     };
     // Without a terminal there is no picker: several roles are an error that lists them.
-    let picker: Option<&dyn keyfob_saml::RolePicker> =
-        if interactive { Some(&picker) } else { None };
+    let picker: Option<&dyn keyfob_saml::RolePicker> = if interactive { Some(&pick) } else { None };
+    let source = |password: Option<Secret>| {
+        keyfob_saml::SamlSource::from_plan(name, plan, password)
+            .map(|s| {
+                s.with_region(region.clone())
+                    .with_env(&app.env)
+                    .with_role_arn(args.role_arn.clone())
+            })
+            .ok_or_else(|| crate::report!("profile {name} is not a SAML profile"))
+    };
+
+    if let Some(file) = &args.saml_response_file {
+        let response = read_response_file(file)?;
+        let source = source(None)?;
+        let login = rt
+            .block_on(source.assume(&response, picker))
+            .map_err(|e| login_error(&e, name, None, true))?;
+        store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
+        say(&format!(
+            "Assumed {} for profile {name}.",
+            login.role.role_arn
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // A bad keyfob_saml_trusted_origins is reported before the password is asked for.
+    keyfob_saml::SamlSource::check_plan(name, plan)?;
+    let stored = store.get(&pw_key)?.map(Secret::new);
+    let had_stored = stored.is_some();
+    let password = match stored {
+        Some(pw) if !args.password_stdin => pw,
+        _ => read_password(args, name)?,
+    };
+    let source = source(Some(password.clone()))?;
     let spinner = crate::output::spinner("Signing in to the IdP…");
     let result = rt.block_on(source.login(Some(&mfa), picker));
     spinner.finish_and_clear();
     let used_stored = had_stored && !args.password_stdin;
-    let login = result.map_err(|e| login_error(&e, name, used_stored.then_some(store)))?;
+    let login = result.map_err(|e| login_error(&e, name, used_stored.then_some(store), false))?;
     // Only a password that worked is kept.
     if !had_stored || args.password_stdin {
         store.put(&pw_key, password.expose())?;
     }
-    store_credentials(app, name, &login.credentials)?;
+    store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
     if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
         offer_to_save_role(app, name, &login.role.role_arn)?;
     }
@@ -228,31 +255,37 @@ fn saml_login(
 }
 
 /// A failed SAML login as one line with the command that fixes it. `stored` is the keychain
-/// when the password sent was the stored one.
+/// when the password sent was the stored one; `from_file` when the response was pasted.
 fn login_error(
     e: &keyfob_saml::SamlError,
     name: &str,
     stored: Option<&keyfob_core::store::Keychain>,
-) -> anyhow::Error {
-    use keyfob_saml::{IdpError, SamlError};
-    match (e, stored) {
-        // A rejected stored password is not kept to be sent again (IdPs lock accounts); the
-        // next login asks for the new one.
-        (SamlError::Idp(IdpError::BadCredentials), Some(store)) => {
-            let forgot = store.delete(&keys::saml_password(name)).is_ok();
-            hinted(
-                format!(
-                    "the IdP rejected the stored password of profile {name}{}",
-                    if forgot { "; keyfob forgot it" } else { "" }
-                ),
-                format!("keyfob login --profile {name}"),
-            )
-        }
-        (SamlError::RoleAmbiguous { .. }, _) => hinted(
+    from_file: bool,
+) -> keyfob_core::Report {
+    use keyfob_saml::SamlError;
+    // A rejected stored password is not kept to be sent again (IdPs lock accounts); the next
+    // login asks for the new one.
+    if let Some(store) = stored
+        && keyfob_saml::forget_rejected_password(store, name, e)
+    {
+        return hinted(
+            format!("the IdP rejected the stored password of profile {name}; keyfob forgot it"),
+            format!("keyfob login --profile {name}"),
+        );
+    }
+    match e {
+        SamlError::RoleAmbiguous { .. } if from_file => hinted(
+            e.to_string(),
+            format!("keyfob login --profile {name} --role-arn ARN --saml-response-file FILE"),
+        ),
+        SamlError::RoleAmbiguous { .. } => hinted(
             e.to_string(),
             format!("keyfob login --profile {name} --role-arn ARN"),
         ),
         _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
+        // The refusal names the origin and the key that would allow it: nothing to add.
+        SamlError::Idp(idp) if idp.is_refusal() => keyfob_core::Report::msg(e),
+        _ if from_file => keyfob_core::Report::msg(e),
         _ => hinted(
             e.to_string(),
             format!("keyfob login --profile {name} -vv for details"),
@@ -261,7 +294,7 @@ fn login_error(
 }
 
 /// After a pick from several roles, offers to make it the profile's role.
-fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> anyhow::Result<()> {
+fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> crate::Result<()> {
     if !crate::prompt::confirm(&format!(
         "Save {role_arn} as this profile's role (keyfob_saml_role_arn)?"
     ))? {
@@ -280,7 +313,7 @@ fn offer_to_save_role(app: &App, name: &str, role_arn: &str) -> anyhow::Result<(
     Ok(())
 }
 
-fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
+fn read_password(args: &LoginArgs, name: &str) -> crate::Result<Secret> {
     if args.password_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -288,7 +321,7 @@ fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
             .context("cannot read the password from stdin")?;
         let pw = s.trim_end_matches(['\r', '\n']);
         if pw.is_empty() {
-            anyhow::bail!("no password on stdin; nothing was stored");
+            crate::bail!("no password on stdin; nothing was stored");
         }
         return Ok(Secret::new(pw));
     }
@@ -301,7 +334,7 @@ fn read_password(args: &LoginArgs, name: &str) -> anyhow::Result<Secret> {
     ))
 }
 
-fn read_response_file(file: &str) -> anyhow::Result<Secret> {
+fn read_response_file(file: &str) -> crate::Result<Secret> {
     let text = if file == "-" {
         std::io::read_to_string(std::io::stdin())
             .context("cannot read the SAMLResponse from stdin")?
@@ -313,72 +346,17 @@ fn read_response_file(file: &str) -> anyhow::Result<Secret> {
     Ok(Secret::new(compact))
 }
 
-async fn assume_from_response(
-    app: &App,
-    name: &str,
-    plan: &Plan,
-    region: Option<String>,
-    b64: &Secret,
-    role_arn: Option<&str>,
-) -> anyhow::Result<keyfob_core::Credentials> {
-    let Plan::Saml {
-        role_arn: profile_role,
-        principal_arn,
-        duration_seconds,
-        ..
-    } = plan
-    else {
-        anyhow::bail!("profile {name} is not a SAML profile");
-    };
-    let assertion = keyfob_saml::Assertion::from_base64(b64.expose())?;
-    assertion.check_not_expired(keyfob_core::Clock::now(&app.clock))?;
-    let wanted = role_arn.or(profile_role.as_deref());
-    let role = keyfob_saml::choose_role_via(&assertion.roles, wanted, principal_arn.as_deref())?
-        .ok_or_else(|| {
-            let offered: Vec<&str> = assertion
-                .roles
-                .iter()
-                .map(|r| r.role_arn.as_str())
-                .collect();
-            hinted(
-                format!(
-                    "the SAML response offers several roles: {}",
-                    offered.join(", ")
-                ),
-                format!("keyfob login --profile {name} --role-arn ARN --saml-response-file FILE"),
-            )
-        })?;
-    let sts_region = keyfob_saml::partition::sts_region(
-        assertion.partition,
-        assertion.signin_region.as_deref(),
-        region.as_deref(),
-    );
-    let endpoint = keyfob_saml::sts::endpoint_from_env(&app.env);
-    let req = keyfob_saml::sts::StsRequest {
-        profile: name,
-        region: &sts_region,
-        endpoint_url: endpoint.as_deref(),
-        use_profile_config: true,
-        role: &role,
-        saml_assertion: b64,
-        duration_seconds: keyfob_saml::sts::effective_duration(
-            *duration_seconds,
-            assertion.session_duration,
-        ),
-    };
-    Ok(keyfob_saml::sts::assume_role_with_saml(&req).await?)
-}
-
 fn store_credentials(
     app: &App,
     name: &str,
+    fingerprint: &Fingerprint,
     creds: &keyfob_core::Credentials,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let cache_dir = app.cache_dir();
     let ctx = Context {
         store: app.store()?,
         clock: &app.clock,
         cache_dir: &cache_dir,
     };
-    Ok(serve::store_login(&ctx, name, creds)?)
+    Ok(serve::store_login(&ctx, name, fingerprint, creds)?)
 }

@@ -8,7 +8,7 @@ use keyfob_core::store::{SessionStore, keys};
 use keyfob_sso::SsoSessionConfig;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &LogoutArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let names: Vec<String> = if args.all {
         // Every session keyfob holds a token or registration for, and that is still configured.
@@ -27,7 +27,7 @@ pub(crate) fn run(app: &App, args: &LogoutArgs) -> anyhow::Result<ExitCode> {
     } else if let Some(s) = &args.sso_session {
         vec![s.clone()]
     } else {
-        anyhow::bail!("name the session with --sso-session NAME, or use --all");
+        crate::bail!("name the session with --sso-session NAME, or use --all");
     };
     let ctx = app.sso_ctx()?;
     let rt = App::runtime()?;
@@ -80,13 +80,14 @@ fn forget_role_credentials(
     app: &App,
     profiles: &Profiles,
     cfg: &SsoSessionConfig,
-) -> anyhow::Result<usize> {
+) -> crate::Result<usize> {
     let store = app.store()?;
+    let stored = store.list()?;
     let mut deleted = 0;
     for name in profiles.profile_names() {
-        let Some(Ok(Plan::Sso {
+        let Some(Ok(Some(Plan::Sso {
             session, legacy, ..
-        })) = profiles.profile(&name).map(|p| p.plan())
+        }))) = profiles.profile(&name).map(|p| p.plan())
         else {
             continue;
         };
@@ -95,8 +96,17 @@ fn forget_role_credentials(
             (None, Some((url, _))) => cfg.is_legacy() && *url == cfg.start_url,
             (None, None) => false,
         };
-        if ours && store.delete(&keys::credentials(&name))? {
+        if !ours {
+            continue;
+        }
+        if store.delete(&keys::credentials(&name))? {
             deleted += 1;
+        }
+        // EKS tokens signed with them too: they would work for up to 15 minutes more.
+        for key in &stored {
+            if keys::is_eks_token_of(key, &name) && store.delete(key)? {
+                deleted += 1;
+            }
         }
     }
     Ok(deleted)

@@ -5,8 +5,10 @@ mod completions;
 mod configure;
 mod console;
 mod credential_process;
+mod eks_token;
 mod exec;
 mod export;
+mod kubeconfig;
 mod login;
 mod logout;
 mod populate;
@@ -19,7 +21,7 @@ use crate::app::App;
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> crate::Result<ExitCode> {
     crate::output::QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let app = App::new();
     match cli.command {
@@ -36,6 +38,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&app, &args),
         Command::Console(args) => console::run(&app, &args),
         Command::Whoami(args) => whoami::run(&app, &args),
+        Command::EksToken(args) => eks_token::run(&app, &args),
+        Command::Kubeconfig(args) => kubeconfig::run(&app, &args),
         Command::Completions(args) => completions::run(&args),
         Command::Man => completions::man(),
         Command::CompleteProfiles => completions::profiles(&app),

@@ -8,13 +8,13 @@ use keyfob_core::editor::{ConfigDocument, SectionId, edit_file};
 use keyfob_sso::{ListOptions, PlanOptions, SsoSessionConfig, Style, apply_plan, plan};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &PopulateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &PopulateArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let cfg = SsoSessionConfig::from_profiles(&profiles, &args.sso_session)?;
     if let Some(r) = &args.region
         && !keyfob_sso::session::looks_like_region(r)
     {
-        anyhow::bail!("--region {r:?} is not an AWS region (like eu-west-1); nothing was written");
+        crate::bail!("--region {r:?} is not an AWS region (like eu-west-1); nothing was written");
     }
     let style = match args.style {
         PopulateStyle::Process => Style::Process,
@@ -27,7 +27,7 @@ pub(crate) fn run(app: &App, args: &PopulateArgs) -> anyhow::Result<ExitCode> {
         template: args.name_template.clone(),
         lowercase: args.lower,
         style,
-        keyfob_command: app.self_command(),
+        keyfob_command: app.self_command()?,
     };
     // Check the template before any network call.
     plan(&[], &opts)?;
@@ -66,7 +66,7 @@ pub(crate) fn run(app: &App, args: &PopulateArgs) -> anyhow::Result<ExitCode> {
         let before = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(crate::report!("cannot read {}: {e}", path.display())),
         };
         let mut doc = ConfigDocument::parse(&before);
         let summary = apply(&mut doc);

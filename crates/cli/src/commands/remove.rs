@@ -1,11 +1,11 @@
-//! `keyfob remove`: forget a profile's keys, credentials and password.
+//! `keyfob remove`: forget a profile's keys, credentials, password and EKS tokens.
 
 use crate::app::App;
 use crate::cli::RemoveArgs;
 use keyfob_core::store::{SessionStore, keys};
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &RemoveArgs) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let name = &args.profile;
     let mut removed = Vec::new();
@@ -17,6 +17,15 @@ pub(crate) fn run(app: &App, args: &RemoveArgs) -> anyhow::Result<ExitCode> {
         if store.delete(&key)? {
             removed.push(what);
         }
+    }
+    let mut tokens = 0;
+    for key in store.list()? {
+        if keys::is_eks_token_of(&key, name) && store.delete(&key)? {
+            tokens += 1;
+        }
+    }
+    if tokens > 0 {
+        removed.push("EKS tokens");
     }
     if removed.is_empty() {
         return Err(crate::output::hinted(

@@ -22,9 +22,19 @@ struct Row {
 struct Expiring {
     #[serde(alias = "expiration", alias = "expires_at")]
     expiration: Option<DateTime<Utc>>,
+    /// Cached credentials sit inside an entry with their fingerprint.
+    #[serde(default)]
+    credentials: Option<Box<Expiring>>,
 }
 
-pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+impl Expiring {
+    fn at(&self) -> Option<DateTime<Utc>> {
+        self.expiration
+            .or_else(|| self.credentials.as_ref().and_then(|c| c.at()))
+    }
+}
+
+pub(crate) fn run(app: &App, args: &StatusArgs) -> crate::Result<ExitCode> {
     let store = app.store()?;
     let now = app.clock.now();
     let mut rows = Vec::new();
@@ -36,13 +46,14 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "sso-token" => "sso token",
             "sso-client" => "sso client",
             "saml-password" => "saml password",
+            "eks-token" => "eks token",
             _ => "other",
         };
         // Only the expiry is read out of the value; the value itself never leaves this scope.
         let expiration = store
             .get(&key)?
             .and_then(|v| serde_json::from_str::<Expiring>(&v).ok())
-            .and_then(|e| e.expiration);
+            .and_then(|e| e.at());
         let state = match expiration {
             Some(e) if e <= now => "expired",
             Some(_) => "valid",
@@ -57,7 +68,8 @@ pub(crate) fn run(app: &App, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     // Every profile keyfob serves, with the time left of its cached credentials.
     if let Ok(profiles) = app.profiles() {
-        for p in crate::sources::chain::served_profiles(app, &profiles, now) {
+        let is_keyfob = |program: &str| app.is_self_command(program);
+        for p in app.served(&is_keyfob, None).profiles(&profiles, now) {
             rows.push(Row {
                 kind: p.kind,
                 name: p.profile,

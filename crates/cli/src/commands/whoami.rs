@@ -3,36 +3,18 @@
 
 use crate::app::App;
 use crate::cli::WhoamiArgs;
-use crate::sources::chain;
-use crate::sources::resolve::{Interaction, sdk_error_line};
+use crate::sources::resolve;
+use keyfob_core::engine::sts_region;
 use keyfob_core::profile::select_profile;
 use std::process::ExitCode;
 
-pub(crate) fn run(app: &App, args: &WhoamiArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(app: &App, args: &WhoamiArgs) -> crate::Result<ExitCode> {
     let profiles = app.profiles()?;
     let name = select_profile(args.profile.as_deref(), &app.env);
-    let code = chain::mfa_code_from(args.mfa_code.clone());
-    let creds =
-        chain::credentials(app, &profiles, &name, &Interaction { mfa_code: &code })?.credentials;
-    let region = chain::sts_region(app, &profiles, &name);
-    let out = App::runtime()?.block_on(async {
-        let conf = chain::sdk_config(&name, &region, &creds).await;
-        aws_sdk_sts::Client::new(&conf)
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "STS GetCallerIdentity for profile {name} failed: {}",
-                    sdk_error_line(&e)
-                )
-            })
-    })?;
-    let (account, arn, user_id) = (
-        out.account().unwrap_or_default(),
-        out.arn().unwrap_or_default(),
-        out.user_id().unwrap_or_default(),
-    );
+    let creds = resolve::credentials(app, &profiles, &name, args.mfa_code.clone())?.credentials;
+    let region = sts_region(&app.env, &profiles, &name);
+    let id = App::runtime()?.block_on(keyfob_core::sts::caller_identity(&name, &region, &creds))?;
+    let (account, arn, user_id) = (id.account, id.arn, id.user_id);
     let text = if args.json {
         serde_json::to_string_pretty(&serde_json::json!({
             "UserId": user_id,

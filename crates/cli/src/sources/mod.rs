@@ -1,7 +1,4 @@
-//! Turning a profile's plan into credentials: the per-kind sources and the one entry point
-//! every command uses.
+//! The composition root (a plan in, a source out) and the CLI's side of a browser sign-in.
 
 pub(crate) mod browser;
-pub(crate) mod chain;
-pub(crate) mod iam_user;
 pub(crate) mod resolve;

@@ -1,29 +1,65 @@
-//! One entry point from a profile name to credentials, shared by every command.
+//! The composition root: a plan in, a source out. How a profile becomes credentials is
+//! `keyfob_core::engine`; this is where the CLI hands it the SSO, SAML and IAM-user sources
+//! for the profiles keyfob serves itself, in one `match`.
 
-use crate::app::{App, require_profile};
-use crate::sources::iam_user::{MfaSession, load_keys};
+use crate::app::App;
+use keyfob_core::engine::{self, Engine, Interaction, Resolved, ServeBase};
+use keyfob_core::iam_user::{MfaSession, load_keys};
 use keyfob_core::profile::{Plan, Profiles};
 use keyfob_core::serve::{self, Context, Origin};
-use keyfob_core::source::SourceError;
-use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
-use keyfob_core::{Credentials, ExpiryPolicy, Secret};
+use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
+use keyfob_core::store::{SessionStore, keys};
+use keyfob_core::{Credentials, Secret};
 use keyfob_sso::{RoleCredentialsSource, SsoSessionConfig};
 
-/// How a request may reach the user.
-pub(crate) struct Interaction<'a> {
-    /// An MFA code given on the command line, or a prompt.
-    pub(crate) mfa_code: &'a (dyn Fn() -> Option<String> + Sync),
+/// Credentials for any profile the SDKs could resolve: its chain planned and run through
+/// keyfob's caches. `mfa_code` is the `--mfa-code` flag; without it a person at the terminal
+/// is asked, and nobody else. Blocking: it builds its own runtime.
+pub(crate) fn credentials(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    mfa_code: Option<String>,
+) -> crate::Result<Resolved> {
+    credentials_asking(
+        app,
+        profiles,
+        name,
+        &crate::prompt::code_from(mfa_code),
+        false,
+    )
 }
 
-/// The refresh window of a profile (`keyfob_refresh_window`, default 15 minutes).
-pub(crate) fn policy(profiles: &Profiles, name: &str) -> anyhow::Result<ExpiryPolicy> {
-    match profiles
-        .profile(name)
-        .and_then(|p| p.get("keyfob_refresh_window"))
-    {
-        Some(w) => Ok(ExpiryPolicy::parse_window(w)?),
-        None => Ok(ExpiryPolicy::default()),
-    }
+/// [`credentials`] with `mfa_code` as the one place an MFA code may come from. `as_process`:
+/// this process runs as `name`'s `credential_process`, so that line is keyfob itself.
+pub(crate) fn credentials_asking(
+    app: &App,
+    profiles: &Profiles,
+    name: &str,
+    mfa_code: &(dyn Fn(&str) -> Option<String> + Sync),
+    as_process: bool,
+) -> crate::Result<Resolved> {
+    let ui = Interaction { mfa_code };
+    let is_keyfob = |program: &str| app.is_self_command(program);
+    let served = app.served(&is_keyfob, as_process.then_some(name));
+    let cache_dir = app.cache_dir();
+    let store = app.store()?;
+    let engine = Engine {
+        ctx: Context {
+            store,
+            clock: &app.clock,
+            cache_dir: &cache_dir,
+        },
+        profiles,
+        env: &app.env,
+        served: &served,
+        ui: &ui,
+    };
+    let root = Root {
+        app,
+        engine: &engine,
+    };
+    Ok(App::runtime()?.block_on(engine.credentials(name, &root))?)
 }
 
 /// The SSO session a plan names (sso-session section, or a legacy profile's own keys).
@@ -32,180 +68,145 @@ pub(crate) fn sso_config(
     profile: &str,
     session: Option<&str>,
     legacy: Option<&(String, String)>,
-) -> anyhow::Result<SsoSessionConfig> {
+) -> crate::Result<SsoSessionConfig> {
     Ok(match (session, legacy) {
         (Some(s), _) => SsoSessionConfig::from_profiles(profiles, s)?,
         (None, Some((url, region))) => SsoSessionConfig::legacy(profile, url, region)?,
-        (None, None) => anyhow::bail!("profile {profile} names no SSO session"),
+        (None, None) => crate::bail!("profile {profile} names no SSO session"),
     })
 }
 
-/// Credentials for a keyfob-served profile.
-pub(crate) fn credentials(
-    app: &App,
-    profiles: &Profiles,
-    name: &str,
-    ui: &Interaction<'_>,
-) -> anyhow::Result<(Credentials, Origin)> {
-    let profile = require_profile(profiles, name)?;
-    let plan = profile.plan()?;
-    let policy = policy(profiles, name)?;
-    let region = profile.get("region").map(str::to_owned);
-    if let Plan::IamUser {
-        mfa_serial: None, ..
-    } = plan
-    {
-        let keys = load_keys(app.store()?, name)?;
-        return Ok((
-            Credentials::long_term(keys.access_key_id, keys.secret_access_key),
-            Origin::Cache,
-        ));
+struct Root<'a> {
+    app: &'a App,
+    engine: &'a Engine<'a>,
+}
+
+/// Every source the CLI can hand the engine.
+enum Source<'a> {
+    Sso(RoleCredentialsSource<'a>),
+    Saml(SilentSaml<'a>),
+    Mfa(MfaSession<'a>),
+}
+
+impl CredentialSource for Source<'_> {
+    fn fingerprint(&self) -> Fingerprint {
+        match self {
+            Source::Sso(s) => s.fingerprint(),
+            Source::Saml(s) => s.fingerprint(),
+            Source::Mfa(s) => s.fingerprint(),
+        }
     }
-    let store = app.store()?;
-    let cache_dir = app.cache_dir();
-    let ctx = Context {
-        store,
-        clock: &app.clock,
-        cache_dir: &cache_dir,
-    };
-    let rt = App::runtime()?;
-    match plan {
-        Plan::IamUser {
-            mfa_serial: Some(serial),
-            duration_seconds,
-        } => {
-            let source = MfaSession {
+
+    async fn fetch(&self) -> Result<Credentials, SourceError> {
+        match self {
+            Source::Sso(s) => s.fetch().await,
+            Source::Saml(s) => s.fetch().await,
+            Source::Mfa(s) => s.fetch().await,
+        }
+    }
+}
+
+impl ServeBase for Root<'_> {
+    async fn credentials(
+        &self,
+        name: &str,
+        plan: &Plan,
+    ) -> Result<(Credentials, Origin), engine::Error> {
+        let engine = self.engine;
+        let store = engine.ctx.store;
+        let policy = engine.policy(name)?;
+        let region = engine::profile_region(engine.profiles, name);
+        let other =
+            |e: keyfob_core::Report| engine::Error::Source(SourceError::other(format!("{e:#}")));
+        let source = match plan {
+            Plan::IamUser {
+                mfa_serial: None, ..
+            } => return Ok((engine::long_term(store, name)?, Origin::Cache)),
+            Plan::IamUser {
+                mfa_serial: Some(serial),
+                duration_seconds,
+            } => Source::Mfa(MfaSession {
                 profile: name,
                 keys: load_keys(store, name)?,
-                serial,
+                serial: serial.clone(),
                 region: region.unwrap_or_else(|| "us-east-1".to_owned()),
-                duration_seconds,
-                code: ui.mfa_code,
-            };
-            Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
-        }
-        Plan::Sso {
-            session,
-            legacy,
-            account_id,
-            role_name,
-        } => {
-            let cfg = sso_config(profiles, name, session.as_deref(), legacy.as_ref())?;
-            let source = RoleCredentialsSource::new(app.sso_ctx()?, cfg, account_id, role_name);
-            Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?)
-        }
-        ref saml @ Plan::Saml { .. } => {
-            // The refresh re-authenticates with the stored password and never prompts.
-            let login = format!("keyfob login --profile {name}");
-            let password: Option<Secret> = store.get(&keys::saml_password(name))?.map(Secret::new);
-            let source = password.and_then(|pw| {
-                keyfob_saml::SamlSource::from_plan(name, saml, pw)
-                    .map(|s| s.with_region(region.clone()).with_env(&app.env))
-            });
-            if let Some(source) = source {
-                let source = SilentSaml {
+                duration_seconds: *duration_seconds,
+                ui: engine.ui,
+            }),
+            Plan::Sso {
+                session,
+                legacy,
+                account_id,
+                role_name,
+            } => {
+                let cfg = sso_config(engine.profiles, name, session.as_deref(), legacy.as_ref())
+                    .map_err(other)?;
+                let ctx = self.app.sso_ctx().map_err(other)?;
+                Source::Sso(RoleCredentialsSource::new(
+                    ctx,
+                    cfg,
+                    account_id.clone(),
+                    role_name.clone(),
+                ))
+            }
+            Plan::Saml { .. } => {
+                // The refresh re-authenticates with the stored password and never prompts.
+                let password: Option<Secret> =
+                    store.get(&keys::saml_password(name))?.map(Secret::new);
+                let Some(password) = password else {
+                    // Without a password only still-fresh cached credentials can be served.
+                    let fingerprint =
+                        keyfob_core::fingerprint::of_plan(engine.profiles, name, plan);
+                    return match serve::cached(&engine.ctx, name, &fingerprint, policy)? {
+                        Some(c) => Ok((c, Origin::Cache)),
+                        None => Err(SourceError::needs_login(
+                            format!(
+                                "SAML profile {name} has no stored IdP password and no fresh credentials"
+                            ),
+                            format!("keyfob login --profile {name}"),
+                        )
+                        .into()),
+                    };
+                };
+                let source = keyfob_saml::SamlSource::from_plan(name, plan, Some(password))
+                    .map(|s| s.with_region(region).with_env(&self.app.env))
+                    .ok_or_else(|| other(crate::report!("profile {name} is not SAML")))?;
+                Source::Saml(SilentSaml {
                     source,
                     store,
                     profile: name,
-                };
-                return Ok(rt.block_on(serve::credentials(&ctx, name, policy, &source))?);
+                })
             }
-            // Without a password only still-fresh cached credentials can be served.
-            let cached: Option<Credentials> = store.get_json(&keys::credentials(name))?;
-            match cached {
-                Some(c) if !policy.needs_refresh(&c, keyfob_core::Clock::now(&app.clock)) => {
-                    Ok((c, Origin::Cache))
-                }
-                _ => Err(SourceError::needs_login(
-                    format!(
-                        "SAML profile {name} has no stored IdP password and no fresh credentials"
-                    ),
-                    login,
-                )
-                .into()),
-            }
-        }
-        other => Err(anyhow::anyhow!(
-            "profile {name}: unsupported plan {other:?}"
-        )),
+        };
+        Ok(serve::credentials(&engine.ctx, name, policy, &source).await?)
     }
 }
 
-/// The SAML source of a silent refresh. A stored password that the IdP rejects is deleted, so
-/// that the SDK's next call does not send it again: IdPs lock accounts after a few failures.
+/// The SAML source of a silent refresh. A stored password that the IdP rejects is forgotten,
+/// so that the SDK's next call does not send it again.
 struct SilentSaml<'a> {
     source: keyfob_saml::SamlSource,
-    store: &'a keyfob_core::store::Keychain,
+    store: &'a dyn SessionStore,
     profile: &'a str,
 }
 
-impl keyfob_core::source::CredentialSource for SilentSaml<'_> {
+impl CredentialSource for SilentSaml<'_> {
+    fn fingerprint(&self) -> Fingerprint {
+        self.source.fingerprint()
+    }
+
     async fn fetch(&self) -> Result<Credentials, SourceError> {
         let e = match self.source.login(None, None).await {
             Ok(login) => return Ok(login.credentials),
             Err(e) => e,
         };
         let mut err = e.to_source_error(self.profile);
-        if matches!(
-            e,
-            keyfob_saml::SamlError::Idp(keyfob_saml::IdpError::BadCredentials)
-        ) {
-            let forgot = self
-                .store
-                .delete(&keys::saml_password(self.profile))
-                .is_ok();
-            err.message = if forgot {
-                format!(
-                    "the IdP rejected the stored password of profile {}; keyfob forgot it so that it is not sent again (IdPs lock accounts)",
-                    self.profile
-                )
-            } else {
-                format!(
-                    "the IdP rejected the stored password of profile {}",
-                    self.profile
-                )
-            };
+        if keyfob_saml::forget_rejected_password(self.store, self.profile, &e) {
+            err.message = format!(
+                "the IdP rejected the stored password of profile {}; keyfob forgot it so that it is not sent again (IdPs lock accounts)",
+                self.profile
+            );
         }
         Err(err)
-    }
-}
-
-/// STS credentials to keyfob's type.
-pub(crate) fn from_sts(c: &aws_sdk_sts::types::Credentials) -> Result<Credentials, SourceError> {
-    let exp = c.expiration();
-    let expiration = chrono::DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
-        .ok_or_else(|| SourceError::other("STS returned an expiration out of range"))?;
-    Ok(Credentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: Secret::new(c.secret_access_key()),
-        session_token: Some(Secret::new(c.session_token())),
-        expiration: Some(expiration),
-    })
-}
-
-/// An SDK error on one line: the service's code and message, or the transport failure.
-pub(crate) fn sdk_error_line<E, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> String
-where
-    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_smithy_runtime_api::client::result::SdkError;
-    match e {
-        SdkError::ServiceError(se) => {
-            let err = se.err();
-            match (err.code(), err.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_owned(),
-                _ => err.to_string(),
-            }
-        }
-        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
-        SdkError::DispatchFailure(_) => format!(
-            "could not reach the endpoint ({})",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        ),
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }
 }

@@ -9,7 +9,7 @@
 //! | `GET  /hop/start`         | an auto-submit form (hidden `SAMLRequest`, `RelayState`) to `/hop/sso` |
 //! | `POST /hop/sso`           | 303 to `/basic/start`                                            |
 //! | `GET  /mfa/start`         | login form; `POST /mfa/login` then asks for `otp`; `POST /mfa/otp` checks it |
-//! | `GET  /get/start`         | a login form submitted with GET to `/get/login`                  |
+//! | `GET  /get/start`         | a login form submitted with GET to `/get/login` (keyfob refuses) |
 //! | `GET  /error/start`       | HTTP 500                                                         |
 //! | `GET  /slow/start`        | answers after 5 s                                                |
 //! | `GET  /loop/start`        | 302 to `/loop/again`, which 302s back                            |

@@ -1,3 +1,4 @@
 //! Shared test support.
 
 pub mod fake_idp;
+pub mod hostile;

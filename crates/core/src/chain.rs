@@ -1,63 +1,86 @@
-//! Any profile to credentials, the way the SDKs resolve it: static keys, `source_profile`
-//! chains, `credential_source`, `web_identity_token_file`, `credential_process` and SSO.
+//! How a profile becomes credentials, decided from the shared files alone: the chain of
+//! profiles from the selected one down to its base, by the same rules as aws-config's
+//! `repr.rs` (and checked against its spec vectors), with the profiles keyfob serves itself —
+//! a profile whose `credential_process` runs keyfob, an SSO or SAML profile of keyfob's, an IAM
+//! user whose keys keyfob holds — as bases. [`crate::engine`] runs the plan.
 //!
-//! First a plan: the chain of profiles from the selected one down to its base, computed from
-//! the files alone by the same rules as aws-config's `repr.rs` (and checked against its spec
-//! vectors). A base that keyfob serves itself — a profile whose `credential_process` runs
-//! keyfob, an SSO or SAML profile of keyfob's, an IAM user whose keys keyfob holds — is
-//! resolved in-process through [`resolve::credentials`], never by spawning keyfob again (so a
-//! profile that points at keyfob cannot recurse), and the role hops above it are STS
-//! `AssumeRole` calls made here. Any other chain is handed to aws-config's
-//! `ProfileFileCredentialsProvider`, which runs it exactly as an SDK would.
+//! Besides the SDKs' keys, a role profile may use keyfob's own `keyfob_role_arn`,
+//! `keyfob_source_profile` and `keyfob_credential_source`, so that the same profile can carry a
+//! `credential_process` line for the SDKs (which would otherwise assume the role themselves,
+//! uncached) and the role for keyfob.
 
-use crate::app::App;
-use crate::output::hinted;
-use crate::sources::resolve::{self, Interaction, from_sts, sdk_error_line};
-use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use keyfob_core::profile::{Plan, Profile, Profiles, select_profile};
-use keyfob_core::store::{SessionStore, SessionStoreExt, keys};
-use keyfob_core::{Credentials, Secret};
+use crate::profile::{Plan, Profile, Profiles};
+use crate::secret::Secret;
 
 /// How a chain gets its first credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Base {
+pub enum Base {
     /// Keys written in the shared files.
     AccessKey {
+        /// The profile that holds them.
         profile: String,
+        /// `aws_access_key_id`.
         access_key_id: String,
+        /// `aws_secret_access_key`.
         secret_access_key: Secret,
+        /// `aws_session_token`, for temporary keys.
         session_token: Option<Secret>,
+        /// `aws_account_id`, if written.
         account_id: Option<String>,
     },
     /// `credential_source`: `Environment`, `Ec2InstanceMetadata` or `EcsContainer`.
-    NamedSource { profile: String, source: String },
+    NamedSource {
+        /// The profile that names it.
+        profile: String,
+        /// The source's name as written.
+        source: String,
+    },
     /// `role_arn` with `web_identity_token_file`.
     WebIdentity {
+        /// The profile.
         profile: String,
+        /// The role to assume with the token.
         role_arn: String,
+        /// Where the token is.
         token_file: String,
+        /// `role_session_name`.
         session_name: Option<String>,
     },
     /// Native SSO keys (`sso_session` or legacy `sso_start_url`) that keyfob holds no token for.
     Sso {
+        /// The profile.
         profile: String,
+        /// `sso_session`, if the profile names one.
         session: Option<String>,
+        /// The start URL (the session's or the profile's own).
         start_url: Option<String>,
+        /// The IAM Identity Center region.
         region: Option<String>,
+        /// `sso_account_id`.
         account_id: Option<String>,
+        /// `sso_role_name`.
         role_name: Option<String>,
     },
     /// Another tool's `credential_process`.
-    Process { profile: String, command: String },
+    Process {
+        /// The profile.
+        profile: String,
+        /// The command line.
+        command: String,
+    },
     /// A profile keyfob serves in-process, as `served_as` (the profile its credential_process
     /// names, usually the same one).
-    Keyfob { profile: String, served_as: String },
+    Keyfob {
+        /// The profile found in the chain.
+        profile: String,
+        /// The profile keyfob serves for it.
+        served_as: String,
+    },
 }
 
 impl Base {
     /// The profile this base was found in.
-    pub(crate) fn profile(&self) -> &str {
+    pub fn profile(&self) -> &str {
         match self {
             Base::AccessKey { profile, .. }
             | Base::NamedSource { profile, .. }
@@ -69,27 +92,71 @@ impl Base {
     }
 }
 
-/// One `AssumeRole` above the base.
+/// One `AssumeRole` above the base, with every key of its profile that shapes the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RoleHop {
-    pub(crate) profile: String,
-    pub(crate) role_arn: String,
-    pub(crate) session_name: Option<String>,
-    pub(crate) external_id: Option<String>,
+pub struct RoleHop {
+    /// The profile that names the role.
+    pub profile: String,
+    /// `role_arn` (or keyfob's `keyfob_role_arn`).
+    pub role_arn: String,
+    /// `role_session_name`.
+    pub session_name: Option<String>,
+    /// `external_id`.
+    pub external_id: Option<String>,
+    /// `duration_seconds`.
+    pub duration_seconds: Option<i32>,
+    /// `mfa_serial`: the call needs a one-time code.
+    pub mfa_serial: Option<String>,
+    /// `source_identity`.
+    pub source_identity: Option<String>,
+    /// `keyfob_session_tags`: `Key=Value` pairs, comma-separated.
+    pub session_tags: Vec<(String, String)>,
+    /// `keyfob_transitive_tag_keys`: tag keys, comma-separated.
+    pub transitive_tag_keys: Vec<String>,
+}
+
+impl RoleHop {
+    /// The inputs that shape the credentials of this hop, for its cache fingerprint.
+    pub fn fingerprint_inputs(&self) -> Vec<(&'static str, Option<String>)> {
+        let tags = self
+            .session_tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![
+            ("role_arn", Some(self.role_arn.clone())),
+            ("role_session_name", self.session_name.clone()),
+            ("external_id", self.external_id.clone()),
+            (
+                "duration_seconds",
+                self.duration_seconds.map(|d| d.to_string()),
+            ),
+            ("mfa_serial", self.mfa_serial.clone()),
+            ("source_identity", self.source_identity.clone()),
+            ("session_tags", Some(tags)),
+            (
+                "transitive_tag_keys",
+                Some(self.transitive_tag_keys.join(",")),
+            ),
+        ]
+    }
 }
 
 /// A profile's chain: the base, then the roles assumed from it in order (the last one is the
 /// selected profile's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ChainPlan {
-    pub(crate) base: Base,
-    pub(crate) hops: Vec<RoleHop>,
+pub struct ChainPlan {
+    /// Where the first credentials come from.
+    pub base: Base,
+    /// The roles assumed from them, in order.
+    pub hops: Vec<RoleHop>,
 }
 
 impl ChainPlan {
     /// Where the chain's credentials come from, for messages: the links when there are
     /// several, and what the base is.
-    pub(crate) fn source_label(&self) -> String {
+    pub fn source_label(&self) -> String {
         let base = match &self.base {
             Base::AccessKey { .. } => "keys in the shared files".to_owned(),
             Base::NamedSource { source, .. } => format!("credential_source {source}"),
@@ -108,7 +175,7 @@ impl ChainPlan {
     }
 
     /// `selected → … → base`, as a person reads the config.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut names: Vec<&str> = self.hops.iter().rev().map(|h| h.profile.as_str()).collect();
         if names.last() != Some(&self.base.profile()) {
             names.push(self.base.profile());
@@ -120,54 +187,122 @@ impl ChainPlan {
 /// A profile's keys do not make a chain the SDKs could run. The messages follow aws-config's
 /// (`ProfileFileError`), with the profile names a person needs to fix the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ChainError {
+pub enum ChainError {
+    /// The files define no profile at all.
     #[error("no profiles are defined in {config} or {credentials}")]
-    NoProfiles { config: String, credentials: String },
-    #[error("profile {profile} not found in {config} or {credentials}")]
-    UnknownProfile {
-        profile: String,
+    NoProfiles {
+        /// The config file read.
         config: String,
+        /// The credentials file read.
         credentials: String,
     },
+    /// The selected profile does not exist.
+    #[error("profile {profile} not found in {config} or {credentials}")]
+    UnknownProfile {
+        /// The profile asked for.
+        profile: String,
+        /// The config file read.
+        config: String,
+        /// The credentials file read.
+        credentials: String,
+    },
+    /// A `source_profile` names a profile that does not exist.
     #[error("could not find source profile {missing} referenced from {from}")]
-    MissingSource { missing: String, from: String },
+    MissingSource {
+        /// The profile named.
+        missing: String,
+        /// The profile that names it.
+        from: String,
+    },
+    /// The chain comes back to a profile it passed.
     #[error("profile formed an infinite loop: {}", path.join(" → "))]
-    Loop { path: Vec<String> },
+    Loop {
+        /// The profiles in order, the repeated one last.
+        path: Vec<String>,
+    },
+    /// `role_arn` with nothing to assume it with.
     #[error(
         "profile {profile} has role_arn but neither source_profile nor credential_source; add one of them"
     )]
-    NoRoleSource { profile: String },
+    NoRoleSource {
+        /// The profile.
+        profile: String,
+    },
+    /// Both `source_profile` and `credential_source`.
     #[error("profile {profile} contained both source_profile and credential_source; keep only one")]
-    BothSources { profile: String },
+    BothSources {
+        /// The profile.
+        profile: String,
+    },
+    /// One half of a key pair.
     #[error("profile {profile} has {present} but is missing {missing}")]
     PartialKeys {
+        /// The profile.
         profile: String,
+        /// The key that is there.
         present: &'static str,
+        /// The key that is not.
         missing: &'static str,
     },
+    /// Nothing that gives credentials.
     #[error(
         "profile {profile} did not contain credential information (keys, role_arn, sso_*, credential_process or credential_source)"
     )]
-    NoCredentials { profile: String },
+    NoCredentials {
+        /// The profile.
+        profile: String,
+    },
+    /// `web_identity_token_file` without a role.
     #[error("profile {profile} has web_identity_token_file but role_arn was missing")]
-    WebIdentityWithoutRole { profile: String },
+    WebIdentityWithoutRole {
+        /// The profile.
+        profile: String,
+    },
+    /// Half of the SSO keys.
     #[error("profile {profile}: if {present} is set, then {missing} must also be set")]
     SsoIncomplete {
+        /// The profile.
         profile: String,
+        /// The key that is there.
         present: &'static str,
+        /// The key that is not.
         missing: &'static str,
     },
+    /// A session key written in a profile that names an sso-session.
     #[error(
         "profile {profile}: {key} can only be specified in the [sso-session] section when sso_session is given"
     )]
-    SsoKeyOutsideSession { profile: String, key: &'static str },
+    SsoKeyOutsideSession {
+        /// The profile.
+        profile: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// `sso_session` names a section that does not exist.
     #[error("sso-session named {session} (referenced by profile {profile}) was not found")]
-    MissingSsoSession { profile: String, session: String },
+    MissingSsoSession {
+        /// The profile.
+        profile: String,
+        /// The session named.
+        session: String,
+    },
+    /// A role key whose value keyfob cannot use.
+    #[error("profile {profile}: {key} = {value:?} {problem}")]
+    BadRoleKey {
+        /// The profile.
+        profile: String,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl ChainError {
     /// The command or edit that fixes it.
-    fn hint(&self) -> String {
+    pub fn hint(&self) -> String {
         match self {
             ChainError::NoProfiles { .. } | ChainError::UnknownProfile { .. } => {
                 "keyfob populate, keyfob configure or keyfob add to create it".to_owned()
@@ -186,22 +321,17 @@ impl ChainError {
             _ => "edit the profile in the shared config file".to_owned(),
         }
     }
-
-    fn into_anyhow(self) -> anyhow::Error {
-        let hint = self.hint();
-        hinted(self.to_string(), hint)
-    }
 }
 
 /// Decides whether keyfob serves a profile in-process, and as which profile.
-pub(crate) type Served<'a> = dyn Fn(&Profile<'_>) -> Option<String> + 'a;
+pub type ServedBy<'a> = dyn Fn(&Profile<'_>) -> Option<String> + 'a;
 
 /// The chain for `selected`, by aws-config's rules, with `served` deciding which profiles are
 /// keyfob's own bases.
-pub(crate) fn plan(
+pub fn plan(
     profiles: &Profiles,
     selected: &str,
-    served: &Served<'_>,
+    served: &ServedBy<'_>,
 ) -> Result<ChainPlan, ChainError> {
     if profiles.profile_names().is_empty() {
         return Err(ChainError::NoProfiles {
@@ -233,30 +363,40 @@ pub(crate) fn plan(
         }
         visited.push(name.clone());
         // A source profile with credentials of its own ends the chain, whatever else it says.
-        if visited.len() > 1 {
-            if let Ok(keys) = static_keys(&profile) {
-                break keys;
+        if visited.len() > 1
+            && let Ok(keys) = static_keys(&profile)
+        {
+            break keys;
+        }
+        let hop = role_of(&profile)?;
+        if let Some(served_as) = served(&profile) {
+            // `credential_process = keyfob credential-process --profile OTHER` is OTHER.
+            if served_as != name {
+                name = served_as;
+                continue;
             }
-            if let Some(served_as) = served(&profile) {
+            // A profile keyfob serves by itself (SSO, SAML, IAM user) is a base; one whose
+            // keyfob_role_arn keyfob assumes is a hop like any other.
+            if hop.is_none() {
                 break Base::Keyfob {
-                    profile: name,
+                    profile: name.clone(),
                     served_as,
                 };
             }
         }
-        let Some(hop) = role_of(&profile) else {
-            break base_of(profiles, &profile, served)?;
+        let Some(hop) = hop else {
+            break base_of(profiles, &profile)?;
         };
         hops.push(hop);
         match (
-            profile.get("source_profile"),
-            profile.get("credential_source"),
+            key(&profile, "source_profile"),
+            key(&profile, "credential_source"),
         ) {
             (Some(_), Some(_)) => return Err(ChainError::BothSources { profile: name }),
             (None, None) => return Err(ChainError::NoRoleSource { profile: name }),
             // Self-reference (or a credential_source): this profile's own keys are the base.
-            (Some(source), None) if source == name => break base_of(profiles, &profile, served)?,
-            (None, Some(_)) => break base_of(profiles, &profile, served)?,
+            (Some(source), None) if source == name => break base_of(profiles, &profile)?,
+            (None, Some(_)) => break base_of(profiles, &profile)?,
             (Some(source), None) => source.clone_into(&mut name),
         }
     };
@@ -264,26 +404,99 @@ pub(crate) fn plan(
     Ok(ChainPlan { base, hops })
 }
 
-/// The role a profile assumes, unless `web_identity_token_file` makes it a base.
-fn role_of(profile: &Profile<'_>) -> Option<RoleHop> {
-    if profile.get("web_identity_token_file").is_some() {
-        return None;
-    }
-    Some(RoleHop {
-        profile: profile.name().to_owned(),
-        role_arn: profile.get("role_arn")?.to_owned(),
-        session_name: profile.get("role_session_name").map(str::to_owned),
-        external_id: profile.get("external_id").map(str::to_owned),
-    })
+/// A role key as the SDKs name it, or keyfob's own `keyfob_`-prefixed form, which keyfob reads
+/// and the SDKs do not (so a profile can carry both a role for keyfob and a
+/// `credential_process` for the SDKs, which would otherwise assume the role themselves).
+fn key<'a>(profile: &Profile<'a>, name: &str) -> Option<&'a str> {
+    profile
+        .get(name)
+        .or_else(|| profile.get(&format!("keyfob_{name}")))
 }
 
-fn base_of(
-    profiles: &Profiles,
-    profile: &Profile<'_>,
-    served: &Served<'_>,
-) -> Result<Base, ChainError> {
+/// The role a profile assumes, unless `web_identity_token_file` makes it a base.
+fn role_of(profile: &Profile<'_>) -> Result<Option<RoleHop>, ChainError> {
+    if profile.get("web_identity_token_file").is_some() {
+        return Ok(None);
+    }
+    let Some(role_arn) = key(profile, "role_arn") else {
+        return Ok(None);
+    };
+    let name = profile.name();
+    let bad = |key: &'static str, value: &str, problem: &'static str| ChainError::BadRoleKey {
+        profile: name.to_owned(),
+        key,
+        value: value.to_owned(),
+        problem,
+    };
+    let duration_seconds = profile
+        .get("duration_seconds")
+        .map(|v| {
+            v.parse::<i32>()
+                .ok()
+                .filter(|d| (900..=43_200).contains(d))
+                .ok_or_else(|| {
+                    bad(
+                        "duration_seconds",
+                        v,
+                        "is not a number of seconds from 900 to 43200",
+                    )
+                })
+        })
+        .transpose()?;
+    let session_tags = match profile.get("keyfob_session_tags") {
+        None => Vec::new(),
+        Some(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| match t.split_once('=') {
+                Some((k, val)) if !k.trim().is_empty() => {
+                    Ok((k.trim().to_owned(), val.trim().to_owned()))
+                }
+                _ => Err(bad(
+                    "keyfob_session_tags",
+                    v,
+                    "is not a comma-separated list of Key=Value",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let transitive_tag_keys: Vec<String> = profile
+        .get("keyfob_transitive_tag_keys")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(k) = transitive_tag_keys
+        .iter()
+        .find(|k| !session_tags.iter().any(|(t, _)| t == *k))
+    {
+        return Err(bad(
+            "keyfob_transitive_tag_keys",
+            k,
+            "is not one of the keys in keyfob_session_tags",
+        ));
+    }
+    Ok(Some(RoleHop {
+        profile: name.to_owned(),
+        role_arn: role_arn.to_owned(),
+        session_name: profile.get("role_session_name").map(str::to_owned),
+        external_id: profile.get("external_id").map(str::to_owned),
+        duration_seconds,
+        mfa_serial: profile.get("mfa_serial").map(str::to_owned),
+        source_identity: profile.get("source_identity").map(str::to_owned),
+        session_tags,
+        transitive_tag_keys,
+    }))
+}
+
+fn base_of(profiles: &Profiles, profile: &Profile<'_>) -> Result<Base, ChainError> {
     let name = profile.name().to_owned();
-    if let Some(source) = profile.get("credential_source") {
+    if let Some(source) = key(profile, "credential_source") {
         return Ok(Base::NamedSource {
             profile: name,
             source: source.to_owned(),
@@ -304,14 +517,7 @@ fn base_of(
         (None, Some(_)) => return Err(ChainError::WebIdentityWithoutRole { profile: name }),
         _ => {}
     }
-    let sso = sso_of(profiles, profile)?;
-    if let Some(served_as) = served(profile) {
-        return Ok(Base::Keyfob {
-            profile: name,
-            served_as,
-        });
-    }
-    if let Some(sso) = sso {
+    if let Some(sso) = sso_of(profiles, profile)? {
         return Ok(sso);
     }
     if let Some(command) = profile.get("credential_process") {
@@ -405,384 +611,48 @@ fn static_keys(profile: &Profile<'_>) -> Result<Base, ChainError> {
         }),
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Which profiles keyfob serves
-
-/// The profile a `keyfob credential-process` line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `--profile NAME`.
-    Named(String),
-    /// No `--profile`: keyfob picks AWS_PROFILE, AWS_DEFAULT_PROFILE or default, as on any run.
-    Selected,
-}
-
-/// If `command` (a `credential_process` line) runs keyfob's credential-process, the profile it
-/// asks for.
-pub(crate) fn keyfob_invocation(command: &str, me: Option<&std::path::Path>) -> Option<Target> {
-    let words = split_words(command)?;
-    let (program, args) = words.split_first()?;
-    let path = std::path::Path::new(program);
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let is_me = me.is_some_and(|me| std::fs::canonicalize(path).is_ok_and(|p| p == me));
-    if stem != "keyfob" && !is_me {
-        return None;
-    }
-    let sub = args.iter().position(|a| a == "credential-process")?;
-    let mut rest = args[sub + 1..].iter();
-    while let Some(arg) = rest.next() {
-        if arg == "--profile" || arg == "-p" {
-            return Some(
-                rest.next()
-                    .map_or(Target::Selected, |v| Target::Named(v.clone())),
-            );
-        }
-        if let Some(v) = arg.strip_prefix("--profile=") {
-            return Some(Target::Named(v.to_owned()));
-        }
-        if let Some(v) = arg
-            .strip_prefix("-p")
-            .filter(|v| !v.is_empty() && !arg.starts_with("--"))
-        {
-            return Some(Target::Named(v.to_owned()));
-        }
-    }
-    Some(Target::Selected)
-}
-
-/// Splits a command line into words as a POSIX shell would for plain words and quotes (the
-/// SDKs run `credential_process` through `sh -c` or split it with shlex); `None` when quotes
-/// are unbalanced.
-fn split_words(line: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => word.push(c),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => word.push(chars.next()?),
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                word.push(chars.next()?);
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Some(words)
-}
-
-/// Whether keyfob serves `profile` itself, and as which profile: its credential_process runs
-/// keyfob; it has keyfob's SSO or SAML keys; it is a native SSO profile whose session keyfob
-/// holds a token for; or keyfob holds its IAM user keys.
-pub(crate) fn served_by_keyfob(app: &App, profile: &Profile<'_>) -> Option<String> {
-    let name = profile.name();
-    if let Some(command) = profile.get("credential_process") {
-        let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
-        return keyfob_invocation(command, me.as_deref()).map(|target| match target {
-            Target::Named(n) => n,
-            Target::Selected => select_profile(None, &app.env),
-        });
-    }
-    if profile.get("keyfob_sso_session").is_some() || profile.get("keyfob_saml_url").is_some() {
-        return Some(name.to_owned());
-    }
-    let key = match profile.plan() {
-        Ok(Plan::Sso {
-            session, legacy, ..
-        }) => keys::sso_token(&session.or(legacy.map(|(url, _)| url))?),
-        Ok(Plan::IamUser { .. })
-            if profile.get("aws_access_key_id").is_none() && profile.get("role_arn").is_none() =>
-        {
-            keys::iam_user(name)
-        }
-        _ => return None,
-    };
-    let store = match app.store() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(profile = name, error = %e, "no keychain; profile left to aws-config");
-            return None;
-        }
-    };
-    match store.get(&key) {
-        Ok(Some(_)) => Some(name.to_owned()),
-        _ => None,
-    }
-}
-
-/// The plan for `name` with keyfob's own profiles as bases.
-pub(crate) fn plan_for(app: &App, profiles: &Profiles, name: &str) -> anyhow::Result<ChainPlan> {
-    plan(profiles, name, &|p| served_by_keyfob(app, p)).map_err(ChainError::into_anyhow)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running the plan
-
-/// Credentials with the chain they came through.
-pub(crate) struct Resolved {
-    pub(crate) credentials: Credentials,
-    pub(crate) plan: ChainPlan,
-}
-
-/// Credentials for any profile. Blocking: it builds its own runtime when it needs the network,
-/// so call it outside of one.
-pub(crate) fn credentials(
-    app: &App,
-    profiles: &Profiles,
-    name: &str,
-    ui: &Interaction<'_>,
-) -> anyhow::Result<Resolved> {
-    let plan = plan_for(app, profiles, name)?;
-    tracing::debug!(profile = name, chain = %plan.describe(), "resolving");
-    let credentials = if let Base::Keyfob { profile, served_as } = &plan.base {
-        {
-            let base = resolve::credentials(app, profiles, served_as, ui).map(|(c, _)| c);
-            if plan.hops.is_empty() {
-                base?
-            } else {
-                let base = base.with_context(|| {
-                    format!(
-                        "profile {name} gets its credentials through {}",
-                        plan.describe()
-                    )
-                })?;
-                let region = sts_region(app, profiles, name);
-                App::runtime()?.block_on(assume_hops(
-                    profiles, profile, &plan.hops, base, &region, ui,
-                ))?
-            }
-        }
-    } else {
-        let region = sts_region(app, profiles, name);
-        App::runtime()?.block_on(via_aws_config(name, &plan, &region))?
-    };
-    Ok(Resolved { credentials, plan })
-}
-
-/// Where an MFA code comes from: the `--mfa-code` flag, else a prompt when a person is at the
-/// terminal, else nowhere.
-pub(crate) fn mfa_code_from(flag: Option<String>) -> impl Fn() -> Option<String> + Sync {
-    move || {
-        flag.clone().or_else(|| {
-            crate::prompt::interactive()
-                .then(|| crate::prompt::line("MFA code: ").ok())
-                .flatten()
-        })
-    }
-}
-
-/// The `region` of the profile itself (what `export` and `exec` hand on).
-pub(crate) fn profile_region(profiles: &Profiles, name: &str) -> Option<String> {
-    profiles
-        .profile(name)
-        .and_then(|p| p.get("region"))
-        .map(str::to_owned)
-}
-
-/// The region STS calls use: AWS_REGION, AWS_DEFAULT_REGION, the profile's, else us-east-1.
-pub(crate) fn sts_region(app: &App, profiles: &Profiles, name: &str) -> String {
-    app.env
-        .get_non_empty("AWS_REGION")
-        .or_else(|| app.env.get_non_empty("AWS_DEFAULT_REGION"))
-        .or_else(|| profile_region(profiles, name))
-        .unwrap_or_else(|| "us-east-1".to_owned())
-}
-
-/// An SDK config for one STS client: the region given, endpoints from the environment and the
-/// profile (`AWS_ENDPOINT_URL_STS`, `endpoint_url`), and these credentials.
-pub(crate) async fn sdk_config(
-    profile: &str,
-    region: &str,
-    creds: &Credentials,
-) -> aws_types::SdkConfig {
-    let provider = aws_credential_types::Credentials::new(
-        &creds.access_key_id,
-        creds.secret_access_key.expose(),
-        creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-        creds.expiration.map(std::time::SystemTime::from),
-        "keyfob",
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .profile_name(profile)
-        .region(aws_types::region::Region::new(region.to_owned()))
-        .credentials_provider(provider)
-        .load()
-        .await
-}
-
-async fn assume_hops(
-    profiles: &Profiles,
-    base_profile: &str,
-    hops: &[RoleHop],
-    mut creds: Credentials,
-    region: &str,
-    ui: &Interaction<'_>,
-) -> anyhow::Result<Credentials> {
-    let mut from = base_profile.to_owned();
-    for hop in hops {
-        let conf = sdk_config(&hop.profile, region, &creds).await;
-        let sts = aws_sdk_sts::Client::new(&conf);
-        let profile = profiles.profile(&hop.profile);
-        let duration = profile
-            .and_then(|p| p.get("duration_seconds"))
-            .and_then(|v| v.parse::<i32>().ok());
-        let mut request = sts
-            .assume_role()
-            .role_arn(&hop.role_arn)
-            .role_session_name(
-                hop.session_name
-                    .clone()
-                    .unwrap_or_else(default_session_name),
-            )
-            .set_external_id(hop.external_id.clone())
-            .set_duration_seconds(duration);
-        if let Some(serial) = profile.and_then(|p| p.get("mfa_serial")) {
-            let code = (ui.mfa_code)().ok_or_else(|| {
-                hinted(
-                    format!(
-                        "profile {} needs an MFA code to assume {}",
-                        hop.profile, hop.role_arn
-                    ),
-                    "run the command again in a terminal, or pass --mfa-code",
-                )
-            })?;
-            request = request.serial_number(serial).token_code(code.trim());
-        }
-        let out = request.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "AssumeRole {} for profile {} (with the credentials of {from}) failed: {}",
-                hop.role_arn,
-                hop.profile,
-                sdk_error_line(&e)
-            )
-        })?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| anyhow::anyhow!("STS AssumeRole returned no credentials"))?;
-        creds = from_sts(c)?;
-        from.clone_from(&hop.profile);
-    }
-    Ok(creds)
-}
-
-fn default_session_name() -> String {
-    let secs = std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    format!("keyfob-{secs}")
-}
-
-async fn via_aws_config(name: &str, plan: &ChainPlan, region: &str) -> anyhow::Result<Credentials> {
-    use aws_config::profile::ProfileFileCredentialsProvider;
-    use aws_config::provider_config::ProviderConfig;
-    use aws_credential_types::provider::ProvideCredentials as _;
-    let conf = ProviderConfig::without_region()
-        .with_region(Some(aws_types::region::Region::new(region.to_owned())));
-    let provider = ProfileFileCredentialsProvider::builder()
-        .configure(&conf)
-        .profile_name(name)
-        .build();
-    let c = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| anyhow::anyhow!("profile {name} ({}): {}", plan.source_label(), causes(&e)))?;
-    Ok(Credentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: Secret::new(c.secret_access_key()),
-        session_token: c.session_token().map(Secret::new),
-        expiration: c.expiry().map(DateTime::<Utc>::from),
-    })
-}
-
-/// An error and its causes on one line, each message once (aws-config nests the same words).
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.retain(|p| !text.contains(p.as_str()));
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Facts about the credentials a plan yields
 
 /// What kind of credentials a keyfob-served profile gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ServedKind {
+pub enum ServedKind {
+    /// Role credentials through an SSO session.
     Sso,
+    /// A SAML role.
     Saml,
     /// GetSessionToken with MFA.
     MfaSession,
     /// Long-term IAM user keys.
     Keys,
+    /// A role keyfob assumes (and caches) from another profile's credentials.
+    Role,
 }
 
 impl ServedKind {
-    pub(crate) fn of(profiles: &Profiles, served_as: &str) -> Option<Self> {
-        match profiles.profile(served_as)?.plan().ok()? {
-            Plan::Sso { .. } => Some(ServedKind::Sso),
-            Plan::Saml { .. } => Some(ServedKind::Saml),
-            Plan::IamUser {
+    /// What `served_as` gives, from its keys.
+    pub fn of(profiles: &Profiles, served_as: &str) -> Option<Self> {
+        let profile = profiles.profile(served_as)?;
+        match profile.plan().ok()? {
+            Some(Plan::Sso { .. }) => Some(ServedKind::Sso),
+            Some(Plan::Saml { .. }) => Some(ServedKind::Saml),
+            Some(Plan::IamUser {
                 mfa_serial: Some(_),
                 ..
-            } => Some(ServedKind::MfaSession),
-            Plan::IamUser { .. } => Some(ServedKind::Keys),
-            _ => None,
+            }) => Some(ServedKind::MfaSession),
+            Some(Plan::IamUser { .. }) => Some(ServedKind::Keys),
+            None => key(&profile, "role_arn").map(|_| ServedKind::Role),
         }
     }
 
     /// The kind column of `keyfob status`.
-    pub(crate) fn status_kind(self) -> &'static str {
+    pub fn status_kind(self) -> &'static str {
         match self {
             ServedKind::Sso => "profile/sso",
             ServedKind::Saml => "profile/saml",
             ServedKind::MfaSession => "profile/mfa",
             ServedKind::Keys => "profile/keys",
+            ServedKind::Role => "profile/role",
         }
     }
 }
@@ -802,7 +672,7 @@ fn base_is_long_term(profiles: &Profiles, base: &Base) -> bool {
 /// credentials straight from their source (SSO, SAML, web identity, a role assumed with an IAM
 /// user's long-term keys), not roles assumed with other temporary credentials (role chaining,
 /// whose sessions AWS caps at one hour).
-pub(crate) fn session_duration_allowed(profiles: &Profiles, plan: &ChainPlan) -> bool {
+pub fn session_duration_allowed(profiles: &Profiles, plan: &ChainPlan) -> bool {
     match plan.hops.len() {
         0 => !base_is_long_term(profiles, &plan.base),
         1 => base_is_long_term(profiles, &plan.base),
@@ -810,88 +680,19 @@ pub(crate) fn session_duration_allowed(profiles: &Profiles, plan: &ChainPlan) ->
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// For `status`
-
-/// A profile keyfob serves and what its cached credentials have left.
-#[derive(Debug)]
-pub(crate) struct ServedProfile {
-    pub(crate) profile: String,
-    /// `profile/sso`, `profile/saml`, `profile/mfa`, `profile/keys`.
-    pub(crate) kind: &'static str,
-    /// `valid`, `expired`, `none` (nothing cached yet) or `stored` (long-term keys).
-    pub(crate) state: &'static str,
-    pub(crate) expires: Option<DateTime<Utc>>,
-}
-
-/// Every profile of the config that keyfob serves, with the expiry of its cached credentials
-/// at `now`.
-pub(crate) fn served_profiles(
-    app: &App,
-    profiles: &Profiles,
-    now: DateTime<Utc>,
-) -> Vec<ServedProfile> {
-    let store = app.store().ok();
-    profiles
-        .profile_names()
-        .into_iter()
-        .filter_map(|name| {
-            let profile = profiles.profile(&name)?;
-            let served_as = served_by_keyfob(app, &profile)?;
-            let kind = ServedKind::of(profiles, &served_as);
-            let expires = store
-                .and_then(|s| {
-                    s.get_json::<Credentials>(&keys::credentials(&served_as))
-                        .ok()
-                })
-                .flatten()
-                .and_then(|c| c.expiration);
-            let state = match expires {
-                Some(e) if e <= now => "expired",
-                Some(_) => "valid",
-                None if kind == Some(ServedKind::Keys) => "stored",
-                None => "none",
-            };
-            Some(ServedProfile {
-                profile: name,
-                kind: kind.map_or("profile", ServedKind::status_kind),
-                state,
-                expires,
-            })
-        })
-        .collect()
+impl crate::error::UserError for ChainError {
+    fn hint(&self) -> Option<String> {
+        Some(ChainError::hint(self))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential_process_line::{Style, Target, keyfob_invocation};
 
     fn never(_: &Profile<'_>) -> Option<String> {
         None
-    }
-
-    #[test]
-    fn keyfob_invocations_are_recognised() {
-        let named = |n: &str| Some(Target::Named(n.to_owned()));
-        let cases = [
-            ("keyfob credential-process --profile a", named("a")),
-            (
-                "/usr/local/bin/keyfob credential-process -p 'my prof'",
-                named("my prof"),
-            ),
-            ("keyfob -v credential-process --profile=b", named("b")),
-            ("keyfob credential-process", Some(Target::Selected)),
-            (
-                "'/opt/my tools/keyfob' credential-process --profile c 2>/dev/null",
-                named("c"),
-            ),
-            ("aws-vault export --format=json a", None),
-            ("keyfob export --profile a", None),
-            ("keyfob credential-process --profile 'unbalanced", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(keyfob_invocation(line, None), want, "{line}");
-        }
     }
 
     #[test]
@@ -903,11 +704,14 @@ mod tests {
             "",
         )
         .unwrap();
-        let served =
-            |prof: &Profile<'_>| match keyfob_invocation(prof.get("credential_process")?, None)? {
-                Target::Named(n) => Some(n),
-                Target::Selected => None,
-            };
+        let served = |prof: &Profile<'_>| match keyfob_invocation(
+            prof.get("credential_process")?,
+            Style::Posix,
+            &|_| false,
+        )? {
+            Target::Named(n) => Some(n),
+            Target::Selected => None,
+        };
         let plan = plan(&p, "role", &served).unwrap();
         assert_eq!(
             plan.base,

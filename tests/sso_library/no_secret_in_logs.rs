@@ -2,6 +2,7 @@
 //! verbosity of `keyfob -vvv` must not show a secret. Alone in its binary: tracing's callsite
 //! interest is process-wide, and parallel tests without a subscriber would race it.
 
+#[path = "common.rs"]
 mod common;
 
 use common::{Browser, World};

@@ -12,6 +12,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
+/// What `KEYFOB_TEST_POLL_SCALE` is in every world (and the fake's `interval_scale`).
+pub const POLL_SCALE: f64 = 0.01;
+
 /// Keys and values in a map.
 #[derive(Default)]
 pub struct MemStore(Mutex<BTreeMap<String, String>>);
@@ -52,14 +55,17 @@ impl World {
         Self::with_env(config, &[])
     }
 
-    pub fn with_env(config: FakeConfig, extra: &[(&str, &str)]) -> Self {
+    /// A world whose keyfob waits 1 % of the real device-flow and backoff times, and whose
+    /// fake enforces the interval at the same scale.
+    pub fn with_env(mut config: FakeConfig, extra: &[(&str, &str)]) -> Self {
+        config.device.interval_scale = POLL_SCALE;
         let fake = FakeAws::start(config).unwrap();
         let home = tempfile::tempdir().unwrap();
         let h = home.path().to_str().unwrap().to_owned();
         let mut pairs: Vec<(String, String)> = vec![
             ("HOME".into(), h.clone()),
             ("KEYFOB_CACHE_DIR".into(), format!("{h}/cache")),
-            ("KEYFOB_TEST_POLL_SCALE".into(), "0.01".into()),
+            ("KEYFOB_TEST_POLL_SCALE".into(), POLL_SCALE.to_string()),
         ];
         pairs.extend(
             fake.endpoint_env()

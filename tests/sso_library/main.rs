@@ -1,10 +1,12 @@
-//! keyfob-sso against the fake IAM Identity Center (`keyfob-tests`), through the real SDK
-//! clients pointed at loopback by `AWS_ENDPOINT_URL_SSO_OIDC` / `AWS_ENDPOINT_URL_SSO`.
+//! keyfob-sso's library against the fake IAM Identity Center, in process, through the real
+//! SDK clients pointed at loopback by `AWS_ENDPOINT_URL_SSO_OIDC` / `AWS_ENDPOINT_URL_SSO`.
+//! (They live in this package, not in crates/sso, so that no crate depends on keyfob-tests.)
 //!
 //! Most tests keep the session in an in-memory store (test-only: keyfob itself has no such
-//! fallback). `keychain_round_trip_with_keyutils` uses the kernel keyring and runs only with
-//! `KEYFOB_TEST_KEYUTILS=1` inside `keyctl session -`:
-//! `KEYFOB_TEST_KEYUTILS=1 keyctl session - cargo test -p keyfob-sso`.
+//! fallback). `keychain_round_trip_with_keyutils` uses the kernel keyring: it needs
+//! `KEYFOB_TEST_KEYUTILS=1` inside `keyctl session -` (as `./scripts/test` runs it), and fails
+//! rather than skips without them when `KEYFOB_TEST_REQUIRE_PEERS=1`:
+//! `KEYFOB_TEST_KEYUTILS=1 keyctl session - cargo nextest run -p keyfob-tests --test sso_library`.
 
 mod common;
 
@@ -18,7 +20,7 @@ use keyfob_sso::login::LoginOptions;
 use keyfob_sso::{
     Flow, RoleCredentialsSource, SsoContext, SsoError, list_accounts, login, logout, valid_token,
 };
-use keyfob_tests::fake::{FakeConfig, Grant, Op, Org};
+use keyfob_tests::fake::{FakeConfig, Grant, InjectedFailure, Op, Org, POLLED_TOO_FAST};
 
 #[tokio::test]
 async fn device_flow_survives_pending_and_slow_down() {
@@ -40,6 +42,8 @@ async fn device_flow_survives_pending_and_slow_down() {
     // interval 1 s, then 6 s after slow_down, scaled by 0.01: at least 10 + 3 × 60 ms.
     assert!(started.elapsed() >= std::time::Duration::from_millis(190));
     assert!(w.fake.count_grant(Grant::DeviceCode) >= 4);
+    // The fake enforces the (scaled) interval plus 5 s per slow_down: keyfob kept it.
+    assert_eq!(w.fake.counters()[POLLED_TOO_FAST], 0);
     assert!(token.refresh_token.is_some());
     let reg = w.fake.last(Op::RegisterClient).unwrap().json.unwrap();
     assert_eq!(reg["clientType"], "public");
@@ -272,7 +276,11 @@ async fn listing_pages_and_survives_throttling() {
         &w.cfg,
         &ListOptions {
             concurrency: 4,
-            backoff: None,
+            // Every 7th call throttled whatever the rate: the governor slows to ~10 calls a
+            // second, so the 55 calls need more than the 6 s the test scale makes of the
+            // default deadline.
+            deadline: Some(std::time::Duration::from_secs(120)),
+            ..ListOptions::default()
         },
         &mut |p| seen.push(p),
     )
@@ -293,10 +301,15 @@ async fn listing_pages_and_survives_throttling() {
             accounts_total: 45
         }
     );
-    assert!(
-        seen.windows(2)
-            .all(|p| p[0].accounts_done < p[1].accounts_done)
-    );
+    // Roles are listed while later pages of accounts come in: each report moves one of the
+    // two forward, and never back.
+    assert!(seen.windows(2).all(|p| {
+        let (a, b) = (p[0], p[1]);
+        a.accounts_done <= b.accounts_done
+            && a.accounts_total <= b.accounts_total
+            && a != b
+            && b.accounts_done <= b.accounts_total
+    }));
     // 3 pages of accounts, 2 throttled first tries, plus periodic 429s.
     assert!(w.fake.count(Op::ListAccounts) >= 5);
 }
@@ -337,13 +350,8 @@ async fn logout_revokes_and_forgets() {
 }
 
 #[tokio::test]
-// A skipped test tells its runner why it did nothing.
-#[allow(clippy::print_stderr)]
 async fn keychain_round_trip_with_keyutils() {
-    if std::env::var_os("KEYFOB_TEST_KEYUTILS").is_none() {
-        eprintln!(
-            "skipped: set KEYFOB_TEST_KEYUTILS=1 and run inside `keyctl session -` to use the kernel keyring"
-        );
+    if !keyfob_tests::peers::available("KEYFOB_TEST_KEYUTILS") {
         return;
     }
     let mut config = FakeConfig::default();
@@ -385,4 +393,192 @@ async fn keychain_round_trip_with_keyutils() {
     let summary = result.unwrap();
     assert_eq!(summary.keychain_entries_deleted, 2);
     assert!(keychain.list().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn listing_follows_every_page_of_an_accounts_roles() {
+    // 45 roles in one account, pages of 20: three pages; keyfob asks for 100 a page.
+    let mut org = Org::generated(3, 2);
+    org.accounts[1].roles = (1..=45).map(|n| format!("Role{n:02}")).collect();
+    let mut config = FakeConfig::with_org(org);
+    config.device.auto_approve = true;
+    config.page_size = 20;
+    let w = World::new(config);
+    login(
+        &w.ctx(),
+        &w.cfg,
+        Flow::Device,
+        &Browser::default(),
+        &LoginOptions::default(),
+    )
+    .await
+    .unwrap();
+    let accounts = list_accounts(&w.ctx(), &w.cfg, &ListOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    let big = accounts
+        .iter()
+        .find(|a| a.account_id == "111100000002")
+        .unwrap();
+    assert_eq!(big.roles.len(), 45, "{:?}", big.roles);
+    assert_eq!(big.roles.first().map(String::as_str), Some("Role01"));
+    assert_eq!(big.roles.last().map(String::as_str), Some("Role45"));
+    let pages: Vec<_> = w
+        .fake
+        .history(Op::ListAccountRoles)
+        .into_iter()
+        .filter(|r| r.query["account_id"] == "111100000002")
+        .collect();
+    assert_eq!(pages.len(), 3);
+    assert!(!pages[0].query.contains_key("next_token"));
+    assert!(
+        pages[1..]
+            .iter()
+            .all(|p| p.query.contains_key("next_token"))
+    );
+}
+
+#[tokio::test]
+async fn role_credentials_wait_out_throttling_and_its_retry_after() {
+    let mut config = FakeConfig::default();
+    config.device.auto_approve = true;
+    let w = World::new(config);
+    login(
+        &w.ctx(),
+        &w.cfg,
+        Flow::Device,
+        &Browser::default(),
+        &LoginOptions::default(),
+    )
+    .await
+    .unwrap();
+    w.fake.reset();
+    w.fake.inject(InjectedFailure {
+        op: Op::GetRoleCredentials,
+        status: 429,
+        count: 2,
+        code: None,
+        message: None,
+        retry_after_ms: Some(300),
+    });
+    let account = w.fake.config().org.accounts[0].clone();
+    let creds = RoleCredentialsSource::new(w.ctx(), w.cfg.clone(), &account.id, &account.roles[0])
+        .fetch_credentials()
+        .await
+        .unwrap();
+    assert!(w.fake.issued_key(&creds.access_key_id));
+    let attempts = w.fake.history(Op::GetRoleCredentials);
+    assert_eq!(attempts.len(), 3, "two throttled, then served");
+    for pair in attempts.windows(2) {
+        let gap = (pair[1].at - pair[0].at).to_std().unwrap();
+        assert!(
+            gap >= std::time::Duration::from_millis(300),
+            "waited {gap:?}, less than the server's x-amz-retry-after"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oidc_errors_carry_the_servers_description() {
+    let w = World::new(FakeConfig::default());
+    w.fake.inject(InjectedFailure {
+        op: Op::RegisterClient,
+        status: 400,
+        count: 1,
+        code: Some("InvalidClientMetadataException".into()),
+        message: Some("the scope sso:nothing is not known here".into()),
+        retry_after_ms: None,
+    });
+    let err = login(
+        &w.ctx(),
+        &w.cfg,
+        Flow::Device,
+        &Browser::default(),
+        &LoginOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "IAM Identity Center OIDC RegisterClient failed: InvalidClientMetadataException: the scope sso:nothing is not known here"
+    );
+}
+
+#[tokio::test]
+async fn a_forgotten_registration_is_replaced_once_in_both_flows() {
+    let mut config = FakeConfig::default();
+    config.device.auto_approve = true;
+    let w = World::new(config);
+    for flow in [Flow::Device, Flow::Pkce] {
+        let ui = Browser::default();
+        login(&w.ctx(), &w.cfg, flow, &ui, &LoginOptions::default())
+            .await
+            .unwrap();
+        let registered = w.fake.count(Op::RegisterClient);
+        let forgotten: Vec<String> = w
+            .fake
+            .issued_tokens()
+            .into_iter()
+            .map(|t| t.client_id)
+            .collect();
+        assert!(w.fake.forget_clients(None) >= 1);
+        let authorized_before = w.fake.history(Op::Authorize).len();
+        login(&w.ctx(), &w.cfg, flow, &ui, &LoginOptions::default())
+            .await
+            .unwrap();
+        // PKCE asks before opening the browser: no browser goes to /authorize with a client
+        // the IdP no longer knows.
+        for request in &w.fake.history(Op::Authorize)[authorized_before..] {
+            assert!(
+                !forgotten.contains(&request.query["client_id"]),
+                "{flow}: the browser was sent to /authorize with a forgotten client"
+            );
+        }
+        assert_eq!(
+            w.fake.count(Op::RegisterClient),
+            registered + 1,
+            "{flow}: exactly one new registration"
+        );
+        // The new one is stored and reused.
+        login(&w.ctx(), &w.cfg, flow, &ui, &LoginOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(w.fake.count(Op::RegisterClient), registered + 1, "{flow}");
+    }
+}
+
+#[tokio::test]
+async fn device_flow_polls_on_through_throttling() {
+    let mut config = FakeConfig::default();
+    config.device.auto_approve = true;
+    config.device.pending_polls = 1;
+    let w = World::new(config);
+    // More 429s than the SDK's three attempts of one poll: keyfob slows down and polls on.
+    w.fake.inject(InjectedFailure {
+        op: Op::CreateToken,
+        status: 429,
+        count: 4,
+        code: None,
+        message: None,
+        retry_after_ms: None,
+    });
+    let token = login(
+        &w.ctx(),
+        &w.cfg,
+        Flow::Device,
+        &Browser::default(),
+        &LoginOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        w.fake
+            .issued_tokens()
+            .iter()
+            .any(|t| t.access_token == token.access_token.expose())
+    );
+    // 4 throttled, 1 pending, 1 served.
+    assert_eq!(w.fake.count(Op::CreateToken), 6);
+    assert_eq!(w.fake.count_grant(Grant::DeviceCode), 2);
+    assert_eq!(w.fake.counters()[POLLED_TOO_FAST], 0);
 }

@@ -1,5 +1,5 @@
-//! AWS partitions as SAML sees them: which sign-in host an assertion is meant for, and which
-//! STS region can take it.
+//! AWS partitions: their sign-in and console hosts, which sign-in host a SAML assertion is
+//! meant for, and which STS region can take it.
 
 use std::fmt;
 use url::Url;
@@ -47,12 +47,23 @@ impl Partition {
         }
     }
 
-    /// The sign-in host's domain for this partition.
-    fn signin_domain(self) -> &'static str {
+    /// The sign-in host's domain for this partition (SAML, the console's federation endpoint).
+    pub fn signin_domain(self) -> &'static str {
         match self {
             Partition::Aws => "signin.aws.amazon.com",
             Partition::AwsUsGov => "signin.amazonaws-us-gov.com",
             Partition::AwsCn => "signin.amazonaws.cn",
+        }
+    }
+}
+
+impl Partition {
+    /// The console's host for this partition.
+    pub fn console_domain(self) -> &'static str {
+        match self {
+            Partition::Aws => "console.aws.amazon.com",
+            Partition::AwsUsGov => "console.amazonaws-us-gov.com",
+            Partition::AwsCn => "console.amazonaws.cn",
         }
     }
 }

@@ -1,0 +1,105 @@
+//! Which profiles keyfob serves itself, and what `status` says about them.
+
+use crate::chain::{self, ChainError, ChainPlan, ServedKind};
+use crate::credential_process_line::{Style, Target, keyfob_invocation};
+use crate::env::Env;
+use crate::profile::{Plan, Profile, Profiles, select_profile};
+use crate::store::{SessionStore, keys};
+use chrono::{DateTime, Utc};
+
+/// What deciding "does keyfob serve this profile?" needs: the environment (a
+/// `credential_process` line without `--profile` serves the selected profile), the keychain
+/// (an IAM user's keys, an SSO session's token) and a test for "this program is keyfob".
+pub struct Served<'a> {
+    /// The process environment.
+    pub env: &'a Env,
+    /// The keychain, if one could be opened.
+    pub store: Option<&'a dyn SessionStore>,
+    /// Whether a `credential_process` program is this keyfob (by path or on PATH).
+    pub is_keyfob: &'a dyn Fn(&str) -> bool,
+    /// The profile whose `credential_process` this process runs as (`keyfob
+    /// credential-process --profile P`): that line is keyfob, whatever program it names (a
+    /// wrapper script, a copy elsewhere), so it is never run again from here.
+    pub running_as: Option<&'a str>,
+}
+
+impl Served<'_> {
+    /// Whether keyfob serves `profile` itself, and as which profile: its credential_process
+    /// runs keyfob; it has keyfob's SSO or SAML keys; it is a native SSO profile whose session
+    /// keyfob holds a token for; or keyfob holds its IAM user keys.
+    pub fn as_which(&self, profile: &Profile<'_>) -> Option<String> {
+        let name = profile.name();
+        if self.running_as == Some(name) && profile.get("credential_process").is_some() {
+            return Some(name.to_owned());
+        }
+        if let Some(command) = profile.get("credential_process") {
+            return keyfob_invocation(command, Style::native(), self.is_keyfob).map(|target| {
+                match target {
+                    Target::Named(n) => n,
+                    Target::Selected => select_profile(None, self.env),
+                }
+            });
+        }
+        if profile.get("keyfob_sso_session").is_some() || profile.get("keyfob_saml_url").is_some() {
+            return Some(name.to_owned());
+        }
+        let key = match profile.plan() {
+            Ok(Some(Plan::Sso {
+                session, legacy, ..
+            })) => keys::sso_token(&session.or(legacy.map(|(url, _)| url))?),
+            Ok(Some(Plan::IamUser { .. })) => keys::iam_user(name),
+            _ => return None,
+        };
+        match self.store?.get(&key) {
+            Ok(Some(_)) => Some(name.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The chain of `name` with keyfob's own profiles as bases.
+    pub fn plan(&self, profiles: &Profiles, name: &str) -> Result<ChainPlan, ChainError> {
+        chain::plan(profiles, name, &|p| self.as_which(p))
+    }
+
+    /// Every profile of the config that keyfob serves, with the expiry of its cached
+    /// credentials at `now`.
+    pub fn profiles(&self, profiles: &Profiles, now: DateTime<Utc>) -> Vec<ServedProfile> {
+        profiles
+            .profile_names()
+            .into_iter()
+            .filter_map(|name| {
+                let profile = profiles.profile(&name)?;
+                let served_as = self.as_which(&profile)?;
+                let kind = ServedKind::of(profiles, &served_as);
+                let expires = self
+                    .store
+                    .and_then(|s| crate::serve::cached_expiry(s, &served_as));
+                let state = match expires {
+                    Some(e) if e <= now => "expired",
+                    Some(_) => "valid",
+                    None if kind == Some(ServedKind::Keys) => "stored",
+                    None => "none",
+                };
+                Some(ServedProfile {
+                    profile: name,
+                    kind: kind.map_or("profile", ServedKind::status_kind),
+                    state,
+                    expires,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A profile keyfob serves and what its cached credentials have left.
+#[derive(Debug)]
+pub struct ServedProfile {
+    /// The profile.
+    pub profile: String,
+    /// `profile/sso`, `profile/saml`, `profile/mfa`, `profile/keys`.
+    pub kind: &'static str,
+    /// `valid`, `expired`, `none` (nothing cached yet) or `stored` (long-term keys).
+    pub state: &'static str,
+    /// When its cached credentials expire.
+    pub expires: Option<DateTime<Utc>>,
+}
