@@ -103,9 +103,14 @@ impl Credentials {
     }
 }
 
-/// RFC 3339 in UTC with a `Z`, whole seconds: the form every SDK parses.
+/// RFC 3339 in UTC with a `Z`, whole seconds: the form every SDK parses. RFC 3339 has
+/// four-digit years only, so a time outside years 0–9999 (from a broken or hostile server) is
+/// written as the nearest one inside: it is as far past or future either way.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    let first = DateTime::from_timestamp(-62_167_219_200, 0).expect("0000-01-01T00:00:00Z");
+    let last = DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z");
+    t.clamp(first, last)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// When cached credentials are too close to expiry to hand out.
@@ -205,6 +210,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ProcessJsonError::UnsupportedVersion(2)));
+    }
+
+    #[test]
+    fn fuzz_expiration_beyond_year_9999_is_written_as_rfc3339() {
+        // Found by fuzz/fuzz_targets/process_json.rs: `9999-12-31T23:59:59-01:00` is in year
+        // 10000 in UTC, which chrono writes `+10000-…`: neither keyfob nor any SDK reads that.
+        for (read, written) in [
+            ("9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59Z"),
+            ("9999-12-31T23:59:59.9Z", "9999-12-31T23:59:59Z"),
+            ("0000-01-01T00:00:00+01:00", "0000-01-01T00:00:00Z"),
+            ("0000-01-01T00:00:00Z", "0000-01-01T00:00:00Z"),
+        ] {
+            let c = Credentials::from_process_json(&format!(
+                r#"{{"Version":1,"AccessKeyId":"a","SecretAccessKey":"b","Expiration":"{read}"}}"#
+            ))
+            .unwrap();
+            let json = c.to_process_json();
+            assert!(
+                json.contains(&format!(r#""Expiration":"{written}""#)),
+                "{json}"
+            );
+            assert_eq!(
+                Credentials::from_process_json(&json).unwrap().expiration,
+                Some(DateTime::parse_from_rfc3339(written).unwrap().to_utc())
+            );
+        }
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! `env_config/parse.rs`), so what this editor calls a key, a sub-property or a comment is what
 //! the SDKs will see.
 //!
-//! Values are single-line: INI has no escaping, so a line break in a value (or a name) would
+//! Values are single-line: INI has no escaping, so a line break in a value (or a key) would
 //! start a new line of configuration. Callers must not pass one; debug builds assert it and
 //! release builds cut the text at the first line break rather than let it inject settings.
+//! A section is only created for a name whose header reads back as that name
+//! ([`SectionId::is_writable`]); any other name panics, in release builds too, rather than
+//! write the edit into another section.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,20 +41,35 @@ pub enum SectionId {
 }
 
 impl SectionId {
-    /// The header line written when this section is created.
-    fn header(&self) -> String {
+    /// Whether this editor can create a section with this id: the header it is written with
+    /// reads back as this id. Names that cannot be written: blank ones, ones with `#`, `;` or a
+    /// line break, ones with whitespace (Unicode's, as `aws-config` trims) at either end, and
+    /// bare names with any whitespace inside. (The SDKs ignore more: they take only letters,
+    /// digits and `_-/.%@:+` in a profile name.)
+    pub fn is_writable(&self) -> bool {
         let (SectionId::Profile(name) | SectionId::SsoSession(name) | SectionId::Bare(name)) = self;
-        // Such a name would be read back as a different section (or none): a caller bug.
-        debug_assert!(
-            !name.trim_matches(WHITESPACE).is_empty() && !name.contains([']', '#', ';']),
-            "not a section name: {name:?}"
-        );
+        let reads_as = match self {
+            SectionId::Profile(name) if name == "default" => SectionId::Bare(name.clone()),
+            other => other.clone(),
+        };
+        !name.contains(['\n', '\r']) && parse_header(&self.header_text()) == Some(reads_as)
+    }
+
+    fn header_text(&self) -> String {
         match self {
             SectionId::Profile(name) if name == "default" => "[default]".to_owned(),
-            SectionId::Profile(name) => format!("[profile {}]", single_line(name)),
-            SectionId::SsoSession(name) => format!("[sso-session {}]", single_line(name)),
-            SectionId::Bare(name) => format!("[{}]", single_line(name)),
+            SectionId::Profile(name) => format!("[profile {name}]"),
+            SectionId::SsoSession(name) => format!("[sso-session {name}]"),
+            SectionId::Bare(name) => format!("[{name}]"),
         }
+    }
+
+    /// The header line written when this section is created.
+    fn header(&self) -> String {
+        // Any other header would name a different section (or none), and the edit meant for
+        // this one would land there: a caller bug, refused in release builds too.
+        assert!(self.is_writable(), "not a section name: {self:?}");
+        self.header_text()
     }
 }
 
@@ -259,7 +277,7 @@ fn parse_header(text: &str) -> Option<SectionId> {
 fn single_line(text: &str) -> &str {
     debug_assert!(
         !text.contains(['\n', '\r']),
-        "config file values and names must be single-line: {text:?}"
+        "config file values and keys must be single-line: {text:?}"
     );
     // A byte search (both are ASCII): this runs on every value set, and values can be long.
     let end = text
@@ -300,6 +318,14 @@ fn key_matches(text: &str, property: &Property, key: &str) -> bool {
 /// `text` (a property line) with its value replaced, keeping the spacing and any comment.
 fn replace_value(text: &str, property: &Property, value: &str) -> String {
     let (before, after) = (&text[..property.value_start], &text[property.value_end..]);
+    // A comment must stay separated from the value by whitespace or it becomes part of it.
+    // Whitespace other than space and tab (a no-break space) before the `#` is part of the old
+    // value, so the comment can start right where the old value ends.
+    let gap = if after.starts_with(COMMENT) && !value.ends_with(char::is_whitespace) {
+        " "
+    } else {
+        ""
+    };
     if value.is_empty() {
         // Avoid leaving `key = ` with trailing whitespace when nothing follows.
         return if after.trim_matches(WHITESPACE).is_empty() {
@@ -308,11 +334,11 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
             format!("{before}{}", after.trim_start_matches(WHITESPACE))
         } else {
             // `key=v # c`: the comment keeps its whitespace or it would become the value.
-            format!("{before}{after}")
+            format!("{before}{gap}{after}")
         };
     }
     if property.value_start < property.value_end {
-        return format!("{before}{value}{after}");
+        return format!("{before}{value}{gap}{after}");
     }
     // The old value was empty (`key =`, `key=`, `key = # note`): choose the spacing.
     let space_before =
@@ -321,9 +347,7 @@ fn replace_value(text: &str, property: &Property, value: &str) -> String {
         } else {
             ""
         };
-    // A comment must stay separated from the value by whitespace or it becomes part of it.
-    let space_after = if after.starts_with(COMMENT) { " " } else { "" };
-    format!("{before}{space_before}{value}{space_after}{after}")
+    format!("{before}{space_before}{value}{gap}{after}")
 }
 
 impl Default for ConfigDocument {
@@ -478,8 +502,15 @@ impl ConfigDocument {
                     _ => None,
                 })
                 .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
+            // An empty value is written `key =`, as `replace_value` writes it: no trailing
+            // whitespace, and setting it again changes nothing.
+            let line = if value.is_empty() {
+                format!("{key}{}", separator.trim_end_matches(WHITESPACE))
+            } else {
+                format!("{key}{separator}{value}")
+            };
             let at = self.content_end(last_block);
-            self.insert_line(last_block, at, format!("{key}{separator}{value}"));
+            self.insert_line(last_block, at, line);
         }
     }
 
@@ -744,7 +775,12 @@ impl ConfigDocument {
             let (key, value) = (single_line(key), single_line(value));
             check_key(key);
             let at = self.content_end(block);
-            self.insert_line(block, at, format!("{key} = {value}"));
+            let line = if value.is_empty() {
+                format!("{key} =")
+            } else {
+                format!("{key} = {value}")
+            };
+            self.insert_line(block, at, line);
         }
     }
 
@@ -1341,6 +1377,89 @@ mod tests {
             )),
             "[a]\nk =\n"
         );
+    }
+
+    #[test]
+    fn fuzz_new_key_with_empty_value_has_no_trailing_space() {
+        // Found by fuzz/fuzz_targets/editor.rs: `key = ` was written, and setting it again
+        // rewrote it as `key =`.
+        let once = edited("[a]\nk = v\n", |d| {
+            d.set(&SectionId::Bare("a".into()), "n", "");
+        });
+        assert_eq!(once, "[a]\nk = v\nn =\n");
+        assert_eq!(
+            edited(&once, |d| d.set(&SectionId::Bare("a".into()), "n", "")),
+            once
+        );
+        assert_eq!(
+            edited("", |d| d.set(&profile("a"), "k", "")),
+            "[profile a]\nk =\n"
+        );
+    }
+
+    #[test]
+    fn fuzz_names_whose_header_reads_back_otherwise_are_not_writable() {
+        // Found by fuzz/fuzz_targets/editor.rs: `set` on `Profile("le ")` passed the name
+        // check, wrote `[profile le ]` (which is profile "le") and then panicked looking for
+        // the section it had just created; `upsert_section` wrote that header silently.
+        for name in [
+            "le ",
+            " le",
+            "\u{a0}le",
+            "le\u{2003}",
+            "a#b",
+            "a;b",
+            "",
+            "  ",
+            "a\nb",
+        ] {
+            assert!(!profile(name).is_writable(), "{name:?}");
+        }
+        for name in ["x y", "profile a", "sso-session a", "services s", "a\tb"] {
+            assert!(!SectionId::Bare(name.into()).is_writable(), "{name:?}");
+        }
+        for id in [
+            profile("default"),
+            profile("a b"),
+            profile("dev-1.eu_x@y"),
+            profile("[a"),
+            profile("a]"),
+            SectionId::SsoSession("corp sso".into()),
+            SectionId::Bare("default".into()),
+            SectionId::Bare("profile".into()),
+        ] {
+            assert!(id.is_writable(), "{id:?}");
+            let mut doc = ConfigDocument::default();
+            doc.set(&id, "k", "v");
+            assert_eq!(doc.get(&id, "k").as_deref(), Some("v"), "{id:?}");
+        }
+        let refused = std::panic::catch_unwind(|| {
+            ConfigDocument::default().upsert_section(&profile("le "), &[]);
+        });
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn fuzz_comment_after_a_no_break_space_stays_a_comment() {
+        // Found by fuzz/fuzz_targets/editor.rs: in `k=v\u{a0}# c` the no-break space belongs
+        // to the value (only space and tab are trimmed) yet makes `#` start a comment, so
+        // replacing the value left `k=# c` or `k=w# c`, which read as the value `# c`/`w# c`.
+        let a = SectionId::Bare("a".into());
+        for (text, value, want) in [
+            ("[a]\nk=v\u{a0}# c\n", "", "[a]\nk= # c\n"),
+            ("[a]\nk=v\u{a0}# c\n", "w", "[a]\nk=w # c\n"),
+            ("[a]\nk = v\u{a0};c\n", "w", "[a]\nk = w ;c\n"),
+            ("[a]\nk = v\u{a0}# c\n", "", "[a]\nk = # c\n"),
+            ("[a]\nk = v\u{a0}# c\n", "w\u{a0}", "[a]\nk = w\u{a0}# c\n"),
+        ] {
+            let out = edited(text, |d| d.set(&a, "k", value));
+            assert_eq!(out, want, "{text:?} ← {value:?}");
+            assert_eq!(
+                ConfigDocument::parse(&out).get(&a, "k").as_deref(),
+                Some(value),
+                "{out:?}"
+            );
+        }
     }
 
     #[test]

@@ -541,8 +541,9 @@ async fn ecs(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     }
 }
 
-/// The container (and with `imds`, the instance metadata) credentials document.
-fn credentials_json(c: &Credentials, imds: bool) -> serde_json::Value {
+/// The container (and with `imds`, the instance metadata) credentials document. Public for the
+/// `ecs` fuzz target, which checks that the SDKs read it back as the same credentials.
+pub fn credentials_json(c: &Credentials, imds: bool) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
     if imds {
         doc.insert("Code".into(), json!("Success"));

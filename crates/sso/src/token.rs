@@ -260,14 +260,19 @@ pub fn read_cache_file(
 ) -> Option<(SsoToken, Option<ClientRegistration>)> {
     let path = cache_file_path(env, cfg);
     let text = std::fs::read_to_string(&path).ok()?;
-    let doc: CacheFile = match serde_json::from_str(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::debug!(path = %path.display(), error = %e, "ignoring a malformed AWS CLI token cache file");
-            return None;
-        }
-    };
-    parse_cache_file(doc, cfg)
+    parse_cache_json(&text, cfg).unwrap_or_else(|e| {
+        tracing::debug!(path = %path.display(), error = %e, "ignoring a malformed AWS CLI token cache file");
+        None
+    })
+}
+
+/// What [`read_cache_file`] makes of the file's text; public only for the fuzz target.
+#[doc(hidden)]
+pub fn parse_cache_json(
+    text: &str,
+    cfg: &SsoSessionConfig,
+) -> Result<Option<(SsoToken, Option<ClientRegistration>)>, serde_json::Error> {
+    Ok(parse_cache_file(serde_json::from_str(text)?, cfg))
 }
 
 fn parse_cache_file(
