@@ -161,8 +161,8 @@ impl Tty {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
         let deadline = std::time::Instant::now() + wait;
         let mut out = &self.file;
-        out.write_all(question.as_bytes())?;
-        out.flush()?;
+        // Echo goes off before the question shows, and without flushing input: a person (or a
+        // password manager) that types as soon as the question appears loses nothing.
         let _restore = if echo {
             None
         } else {
@@ -171,12 +171,14 @@ impl Tty {
             quiet.local_modes.remove(LocalModes::ECHO);
             // The line end the person types still shows, so the next line starts fresh.
             quiet.local_modes.insert(LocalModes::ECHONL);
-            tcsetattr(&self.file, OptionalActions::Flush, &quiet)?;
+            tcsetattr(&self.file, OptionalActions::Now, &quiet)?;
             Some(Restore {
                 file: &self.file,
                 original,
             })
         };
+        out.write_all(question.as_bytes())?;
+        out.flush()?;
         let mut typed = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());

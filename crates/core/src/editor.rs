@@ -84,6 +84,16 @@ enum Eol {
 }
 
 impl Eol {
+    /// This ending, to be written after `text`: a line that ends in a bare CR (kept as text,
+    /// since only CRLF and LF end lines) gets CRLF, so the CR is not read as half of one.
+    fn after(self, text: &str) -> Eol {
+        if self == Eol::Lf && text.ends_with('\r') {
+            Eol::CrLf
+        } else {
+            self
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Eol::None => "",
@@ -755,7 +765,7 @@ impl ConfigDocument {
             if last.eol == Eol::None {
                 // The old last line needs an ending now; the file keeps having no final
                 // newline.
-                last.eol = eol;
+                last.eol = eol.after(&last.text);
                 header_eol = Eol::None;
             }
             if separate {
@@ -794,7 +804,7 @@ impl ConfigDocument {
             && last.eol == Eol::None
         {
             // The old last line needs an ending now; the file keeps having no final newline.
-            last.eol = new.eol;
+            last.eol = new.eol.after(&last.text);
             new.eol = Eol::None;
         }
         lines.insert(at, new);
@@ -1651,6 +1661,22 @@ mod tests {
                 &[("sso_region", "eu")]
             )),
             format!("{text}\n[sso-session s]\nsso_region = eu\n")
+        );
+    }
+
+    #[test]
+    fn a_bare_cr_ending_the_file_stays_text_when_lines_are_added() {
+        // Found by the editor fuzz target: "[s]\r" (no LF) plus a new key read back as
+        // "[s]" CRLF, dropping the CR from the header line.
+        let mut doc = ConfigDocument::parse("a = 1\n[profile p] ;x\r");
+        doc.set(&profile("p"), "k", "v");
+        assert_eq!(doc.render(), "a = 1\n[profile p] ;x\r\r\nk = v");
+        let mut doc = ConfigDocument::parse("a = 1\n[profile p] ;x\r");
+        doc.set(&profile("q"), "k", "v");
+        assert!(
+            doc.render().starts_with("a = 1\n[profile p] ;x\r\r\n"),
+            "{}",
+            doc.render()
         );
     }
 
