@@ -4,6 +4,7 @@
 //! starts those peers and exports where they are (see CONTRIBUTING.md).
 
 mod bridges;
+mod browser;
 mod chains;
 mod eks;
 mod foundation;
