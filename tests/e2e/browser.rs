@@ -8,8 +8,6 @@
 //! must never see a connection.
 
 use crate::support::*;
-use chromiumoxide::Browser;
-use futures::StreamExt as _;
 use keyfob_tests::fake::{FakeAws, FakeConfig, Op};
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
@@ -80,7 +78,11 @@ fn setup(backend: Backend, browser: &str, idp: &str, sts: &str, extra: &str) -> 
         ),
     );
     sb.set_env("KEYFOB_BROWSER", &wrapper.display().to_string());
-    sb.set_env("KEYFOB_BROWSER_ARGS", "--headless=new --no-sandbox");
+    // basic: Chromium keeps its cookie key out of the test keychain.
+    sb.set_env(
+        "KEYFOB_BROWSER_ARGS",
+        "--headless=new --no-sandbox --password-store=basic",
+    );
     let out = sb.run(&[
         "configure",
         "saml",
@@ -145,10 +147,7 @@ fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
     }
 }
 
-/// Plays the user: attaches to keyfob's browser over DevTools, waits for the IdP's login page
-/// (a password field) and types `user`/`password` into it, then submits. `probe`: first opens
-/// the AWS sign-in host with a GET (which keyfob does not intercept) and waits until the
-/// recorder saw it, proving the mapping works. Returns when the form was submitted.
+/// Plays the user in a thread of its own (see [`keyfob_tests::player`]).
 fn play_user(
     dir: PathBuf,
     user: &'static str,
@@ -163,62 +162,12 @@ fn play_user(
         rt.block_on(async move {
             tokio::time::timeout(
                 Duration::from_secs(90),
-                type_into_login_page(&dir, user, password, probe),
+                keyfob_tests::player::type_into_login_page(&dir, user, password, probe),
             )
             .await
             .map_err(|_| "the login page did not appear within 90 s".to_owned())?
         })
     })
-}
-
-async fn type_into_login_page(
-    dir: &Path,
-    user: &str,
-    password: &str,
-    probe: Option<Arc<AtomicUsize>>,
-) -> Result<(), String> {
-    let (port, path) = loop {
-        if let Some(endpoint) = keyfob_saml::browser::devtools_endpoint(dir) {
-            break endpoint;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let (browser, mut handler) = Browser::connect(format!("ws://127.0.0.1:{port}{path}"))
-        .await
-        .map_err(|e| format!("attach: {e}"))?;
-    let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    if let Some(seen) = probe {
-        let before = seen.load(Ordering::SeqCst);
-        let page = browser
-            .new_page("about:blank")
-            .await
-            .map_err(|e| format!("probe tab: {e}"))?;
-        let _ = page
-            .evaluate("location.href = 'https://signin.aws.amazon.com/probe'; true")
-            .await;
-        while seen.load(Ordering::SeqCst) == before {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = page.close().await;
-    }
-    let fill = format!(
-        "(() => {{ const p = document.querySelector('input[type=password]'); if (!p) return false; \
-         const u = p.form.querySelector('input[name=username], input[type=text], input[type=email]'); \
-         u.value = {user:?}; p.value = {password:?}; \
-         const b = p.form.querySelector('button[type=submit], input[type=submit], button'); \
-         if (b) b.click(); else p.form.submit(); return true; }})()"
-    );
-    loop {
-        for page in browser.pages().await.map_err(|e| format!("pages: {e}"))? {
-            if let Ok(r) = page.evaluate(fill.as_str()).await
-                && r.into_value::<bool>() == Ok(true)
-            {
-                handler.abort();
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// `keyfob login --profile corp --browser ARGS…` while the test types `user`'s password.

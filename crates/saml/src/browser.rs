@@ -360,10 +360,7 @@ pub async fn capture(login: &BrowserLogin, idp_url: &str) -> Result<Secret, Brow
     let mut running = launch(login, &dir)?;
     let (port, path) = wait_for_devtools(login, &dir, &mut running).await?;
     let proto = |e: chromiumoxide::error::CdpError| BrowserError::Protocol(e.to_string());
-    let config = HandlerConfig {
-        request_timeout: COMMAND_TIMEOUT,
-        ..HandlerConfig::default()
-    };
+    let config = handler_config();
     let (mut browser, mut handler) = timeout(
         COMMAND_TIMEOUT,
         Browser::connect_with_config(format!("ws://127.0.0.1:{port}{path}"), config),
@@ -385,6 +382,18 @@ pub async fn capture(login: &BrowserLogin, idp_url: &str) -> Result<Secret, Brow
     handler_task.abort();
     drop(running);
     result
+}
+
+/// The DevTools client's settings. Its defaults would tell the browser to ignore certificate
+/// errors (a man in the middle would then see the user's IdP password) and shrink the window
+/// to an 800×600 viewport: keyfob wants neither.
+fn handler_config() -> HandlerConfig {
+    HandlerConfig {
+        ignore_https_errors: false,
+        viewport: None,
+        request_timeout: COMMAND_TIMEOUT,
+        ..HandlerConfig::default()
+    }
 }
 
 async fn drive(
@@ -678,6 +687,13 @@ async fn wait_for_devtools(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_errors_are_never_ignored() {
+        let c = handler_config();
+        assert!(!c.ignore_https_errors);
+        assert!(c.viewport.is_none());
+    }
 
     #[test]
     fn profile_dirs_are_per_origin() {
