@@ -424,7 +424,11 @@ fn browser_credential_process_refreshes_headless_until_the_idp_session_is_gone(
     // The IdP session ends: its cookie is gone from the profile.
     let dir = profile_dir(&s.sb, &idp);
     assert_no_browser_left(&dir);
-    std::fs::remove_file(dir.join("Default/Cookies")).expect("the cookie store exists");
+    let removed = ["Default/Network/Cookies", "Default/Cookies"]
+        .iter()
+        .filter(|f| std::fs::remove_file(dir.join(f)).is_ok())
+        .count();
+    assert!(removed > 0, "the cookie store exists in {}", dir.display());
     let started = Instant::now();
     let out = run_bounded(
         &s.sb,
@@ -436,9 +440,9 @@ fn browser_credential_process_refreshes_headless_until_the_idp_session_is_gone(
     assert!(line.contains("person"), "{line}");
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2);
     assert_no_browser_left(&dir);
-    eprintln!(
-        "needs-a-person answer after {:.1} s",
-        started.elapsed().as_secs_f64()
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "no hang: the headless run is bounded"
     );
 }
 
@@ -635,7 +639,6 @@ fn browser_login_signs_in_where_the_login_form_is_built_by_javascript() {
         &["login", "--profile", PROFILE, "--password-stdin"],
         "alicepw\n",
     ));
-    eprintln!("form engine: {line}");
     assert!(!line.contains("alicepw"), "{line}");
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 0);
 

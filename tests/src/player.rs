@@ -64,7 +64,7 @@ pub async fn type_into_login_page(
     loop {
         for page in browser.pages().await.map_err(|e| format!("pages: {e}"))? {
             if let Ok(r) = page.evaluate(fill.as_str()).await
-                && r.into_value::<bool>() == Ok(true)
+                && r.into_value::<bool>().unwrap_or(false)
             {
                 handler.abort();
                 return Ok(());

@@ -574,9 +574,10 @@ fn prepare_dir(dir: &Path) -> Result<(), BrowserError> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
     }
     // A port file left by an earlier run would point at a dead browser.
-    match std::fs::remove_file(dir.join("DevToolsActivePort")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
-        _ => {}
+    if let Err(e) = std::fs::remove_file(dir.join("DevToolsActivePort"))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(err(e));
     }
     // The last session's tabs (the "signed in" page at the AWS sign-in URL) are never
     // restored: without this, "restore the last session" would load that URL from AWS.
@@ -584,14 +585,25 @@ fn prepare_dir(dir: &Path) -> Result<(), BrowserError> {
         let p = dir.join(stale);
         let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
     }
-    keep_session_cookies(dir).map_err(err)
+    write_prefs(dir).map_err(err)
 }
 
-/// Chromium drops cookies without an expiry (many IdPs' session cookies) when it starts,
-/// unless the profile restores the last session. keyfob's profile directories are only ever
-/// used for sign-ins, so they keep them: the IdP session then outlives the browser window, as
-/// it does in a browser that stays open. keyfob never opens a restored tab (it opens its own).
-fn keep_session_cookies(dir: &Path) -> std::io::Result<()> {
+/// The preferences keyfob's profile directories are started with:
+/// - `session.restore_on_startup = 1`: Chromium drops cookies without an expiry (many IdPs'
+///   session cookies) when it starts, unless the profile restores the last session. keyfob's
+///   profiles are only ever used for sign-ins, so they keep them: the IdP session then outlives
+///   the window, as in a browser that stays open. No tab is restored (`prepare_dir` removes
+///   the session files; keyfob opens its own tab).
+/// - `net.network_prediction_options = 2` (never): no preconnect to the form's target, so the
+///   browser opens no connection to AWS's sign-in host, whose POST keyfob answers itself.
+/// - `credentials_enable_service = false`: the browser does not offer to save the IdP password.
+const PREFS: [(&str, &str, i64); 3] = [
+    ("session", "restore_on_startup", 1),
+    ("net", "network_prediction_options", 2),
+    ("", "credentials_enable_service", 0),
+];
+
+fn write_prefs(dir: &Path) -> std::io::Result<()> {
     let default = dir.join("Default");
     keyfob_core::lock::create_private_dir(&default)?;
     let prefs_path = default.join("Preferences");
@@ -600,22 +612,34 @@ fn keep_session_cookies(dir: &Path) -> std::io::Result<()> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
-    let want = serde_json::json!(1);
-    if prefs.pointer("/session/restore_on_startup") == Some(&want) {
-        return Ok(());
+    let mut changed = false;
+    for (section, key, value) in PREFS {
+        let want = if key == "credentials_enable_service" {
+            serde_json::json!(value != 0)
+        } else {
+            serde_json::json!(value)
+        };
+        let obj = prefs.as_object_mut().expect("an object");
+        let target = if section.is_empty() {
+            obj
+        } else {
+            let entry = obj
+                .entry(section)
+                .or_insert_with(|| serde_json::json!({}));
+            if !entry.is_object() {
+                *entry = serde_json::json!({});
+            }
+            entry.as_object_mut().expect("an object")
+        };
+        if target.get(key) != Some(&want) {
+            target.insert(key.to_owned(), want);
+            changed = true;
+        }
     }
-    let obj = prefs.as_object_mut().expect("an object");
-    let session = obj
-        .entry("session")
-        .or_insert_with(|| serde_json::json!({}));
-    if !session.is_object() {
-        *session = serde_json::json!({});
+    if changed {
+        std::fs::write(&prefs_path, serde_json::to_vec(&prefs)?)?;
     }
-    session
-        .as_object_mut()
-        .expect("an object")
-        .insert("restore_on_startup".to_owned(), want);
-    std::fs::write(&prefs_path, serde_json::to_vec(&prefs)?)
+    Ok(())
 }
 
 fn launch(login: &BrowserLogin, dir: &Path) -> Result<Running, BrowserError> {
@@ -736,7 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn session_cookies_are_kept_and_other_prefs_survive() {
+    fn prefs_keep_session_cookies_and_predict_nothing_and_other_prefs_survive() {
         let dir = tempfile_dir();
         std::fs::create_dir_all(dir.join("Default")).unwrap();
         std::fs::write(
@@ -744,11 +768,13 @@ mod tests {
             r#"{"session":{"restore_on_startup":5},"x":1}"#,
         )
         .unwrap();
-        keep_session_cookies(&dir).unwrap();
+        write_prefs(&dir).unwrap();
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("Default/Preferences")).unwrap())
                 .unwrap();
         assert_eq!(v["session"]["restore_on_startup"], 1);
+        assert_eq!(v["net"]["network_prediction_options"], 2);
+        assert_eq!(v["credentials_enable_service"], false);
         assert_eq!(v["x"], 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
