@@ -96,6 +96,9 @@ pub enum BrowserError {
     /// The DevTools connection failed.
     #[error("the browser's DevTools connection failed: {0}")]
     Protocol(String),
+    /// The IdP page could not be loaded.
+    #[error("the browser could not open the IdP page: {0}")]
+    Unreachable(String),
     /// The user closed the browser before signing in.
     #[error("the browser was closed before the sign-in reached AWS")]
     Closed,
@@ -432,11 +435,12 @@ async fn drive(
     .await
     .map_err(bounded("intercepting the sign-in"))?
     .map_err(proto)?;
-    timeout(COMMAND_TIMEOUT, page.execute(NavigateParams::new(url.as_str())))
-        .await
-        .map_err(bounded("opening the IdP page"))?
-        .map_err(proto)?;
-    tracing::debug!(mode = ?login.mode, "browser opened the IdP sign-in page");
+    // The navigation is answered when the page has loaded, which a busy IdP can make slow:
+    // it runs inside the loop below, under the login's own bound.
+    let navigation = page.execute(NavigateParams::new(url.as_str()));
+    tokio::pin!(navigation);
+    let mut navigated = false;
+    tracing::debug!(mode = ?login.mode, "browser opening the IdP sign-in page");
 
     let deadline = Instant::now() + login.timeout;
     let far = deadline + Duration::from_secs(3600);
@@ -445,6 +449,17 @@ async fn drive(
     tokio::pin!(interrupted);
     loop {
         tokio::select! {
+            r = &mut navigation, if !navigated => {
+                navigated = true;
+                match r {
+                    Err(e) => return Err(BrowserError::Unreachable(e.to_string())),
+                    Ok(r) => {
+                        if let Some(text) = r.result.error_text.clone() {
+                            return Err(BrowserError::Unreachable(text));
+                        }
+                    }
+                }
+            }
             ev = paused.next() => {
                 let Some(ev) = ev else { return Err(BrowserError::Closed) };
                 if let Some(result) = answer(&page, &ev).await? {
