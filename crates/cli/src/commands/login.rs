@@ -234,10 +234,11 @@ fn saml_login(
         let login = resolve::browser_login(&app.env, profiles, name, Mode::Visible)
             .map_err(keyfob_core::Report::msg)?;
         let source = source(None)?.with_browser(Some(login));
-        say("Sign in to your IdP in the browser window keyfob opened…");
-        let login = rt
-            .block_on(source.login(None, picker))
-            .map_err(|e| login_error(&e, name, None, false))?;
+        let spinner =
+            crate::output::spinner("Sign in to your IdP in the browser window keyfob opened…");
+        let result = rt.block_on(source.login(None, picker));
+        spinner.finish_and_clear();
+        let login = result.map_err(|e| login_error(&e, name, None, false))?;
         store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
         if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive
         {
