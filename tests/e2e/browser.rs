@@ -116,10 +116,7 @@ fn write_script(path: &Path, text: &str) {
 
 /// keyfob's browser profile directory for the IdP (the sandbox's `KEYFOB_CACHE_DIR`).
 fn profile_dir(sb: &Sandbox, idp: &str) -> PathBuf {
-    keyfob_saml::browser::profile_dir(
-        &sb.home().join(".cache/keyfob"),
-        &Url::parse(idp).unwrap(),
-    )
+    keyfob_saml::browser::profile_dir(&sb.home().join(".cache/keyfob"), &Url::parse(idp).unwrap())
 }
 
 /// Runs keyfob and waits at most `limit` for it: a hang is a failure, not a stuck test run.
@@ -192,7 +189,10 @@ fn login_typing(
         probe.then(|| s.recorder.connections.clone()),
     );
     let out = wait_bounded(child, Duration::from_secs(120));
-    player.join().unwrap().expect("the test typed into the IdP page");
+    player
+        .join()
+        .unwrap()
+        .expect("the test typed into the IdP page");
     out
 }
 
@@ -200,7 +200,10 @@ fn no_secret_in(out: &Output, password: &str) {
     let all = format!("{}{}", stdout(out), stderr(out));
     assert!(!all.contains(password), "the password leaked: {all}");
     assert!(!all.contains("SAMLResponse"), "{all}");
-    assert!(!all.contains("PHNhbWxw"), "a base64 SAML response leaked: {all}");
+    assert!(
+        !all.contains("PHNhbWxw"),
+        "a base64 SAML response leaked: {all}"
+    );
 }
 
 fn delete_cached_credentials(sb: &Sandbox, backend: Backend) {
@@ -326,6 +329,7 @@ fn browser_login_a_second_time_needs_no_typing(backend: Backend) {
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let s = setup(backend, &browser, &idp, &fake.url(), "");
     assert_success(&login_typing(&s, "alice", "alicepw", &[], false));
+    assert_eq!(s.recorder.seen(), 0, "the first login reached the AWS host");
     delete_cached_credentials(&s.sb, backend);
     assert!(s.sb.stored_keys().is_empty());
     // Nobody types now: a login page would time out (and fail this test) instead.
@@ -363,7 +367,9 @@ fn browser_login_for_bob_picks_admin_with_role_arn_and_lists_both_roles_without(
     );
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
     assert_eq!(
-        fake.last(Op::AssumeRoleWithSaml).unwrap().form_field("RoleArn"),
+        fake.last(Op::AssumeRoleWithSaml)
+            .unwrap()
+            .form_field("RoleArn"),
         Some(ADMIN)
     );
     delete_cached_credentials(&s.sb, backend);
@@ -384,9 +390,7 @@ fn browser_login_for_bob_picks_admin_with_role_arn_and_lists_both_roles_without(
 // Proof 5: credential_process renews through the headless browser while the IdP session is
 // valid; once it is gone, one line naming `keyfob login`, and no hang.
 on_each_backend!(browser_credential_process_refreshes_headless_until_the_idp_session_is_gone);
-fn browser_credential_process_refreshes_headless_until_the_idp_session_is_gone(
-    backend: Backend,
-) {
+fn browser_credential_process_refreshes_headless_until_the_idp_session_is_gone(backend: Backend) {
     let Some((browser, idp)) = peers() else {
         return;
     };
@@ -491,7 +495,11 @@ fn browser_twenty_concurrent_cold_credential_processes_make_one_browser_run(back
         keys.insert(json["AccessKeyId"].as_str().unwrap().to_owned());
     }
     assert_eq!(keys.len(), 1, "all 20 got the one refresh's credentials");
-    assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2, "one AssumeRoleWithSAML");
+    assert_eq!(
+        fake.count(Op::AssumeRoleWithSaml),
+        2,
+        "one AssumeRoleWithSAML"
+    );
     let runs = std::fs::read_to_string(&starts).unwrap_or_default();
     assert_eq!(runs.lines().count(), 1, "one browser run");
     assert_eq!(s.recorder.seen(), 0);
@@ -523,7 +531,10 @@ fn browser_login_without_a_browser_names_keyfob_browser_and_the_form_login() {
     }
     sb.set_env("KEYFOB_BROWSER", "/nonexistent/chrome");
     let line = assert_one_line_error(&sb.run(&["login", "--profile", PROFILE]));
-    assert!(line.contains("/nonexistent/chrome does not exist"), "{line}");
+    assert!(
+        line.contains("/nonexistent/chrome does not exist"),
+        "{line}"
+    );
     assert!(sb.stored_keys().is_empty());
 }
 

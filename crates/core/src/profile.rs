@@ -419,7 +419,9 @@ impl Profile<'_> {
                 url: url.to_owned(),
                 // In the browser the user types the name on the IdP's page; keyfob may not know it.
                 username: if browser {
-                    self.get("keyfob_saml_username").unwrap_or_default().to_owned()
+                    self.get("keyfob_saml_username")
+                        .unwrap_or_default()
+                        .to_owned()
                 } else {
                     need("keyfob_saml_username", "keyfob_saml_url")?
                 },

@@ -322,7 +322,8 @@ pub fn devtools_endpoint(dir: &Path) -> Option<(u16, String)> {
     let mut lines = text.lines();
     let port = lines.next()?.trim().parse().ok()?;
     let path = lines.next()?.trim().to_owned();
-    path.starts_with("/devtools/browser/").then_some((port, path))
+    path.starts_with("/devtools/browser/")
+        .then_some((port, path))
 }
 
 /// The browser process, killed with its whole process group when dropped.
@@ -351,13 +352,13 @@ pub async fn capture(login: &BrowserLogin, idp_url: &str) -> Result<Secret, Brow
         reason: format!("the IdP URL does not parse ({e})"),
     })?;
     let dir = profile_dir(&login.cache_dir, &url);
-    let lock_path = keyfob_core::lock::lock_path(&login.cache_dir, "browser", &dir.to_string_lossy());
+    let lock_path =
+        keyfob_core::lock::lock_path(&login.cache_dir, "browser", &dir.to_string_lossy());
     let wait = login.timeout + START_TIMEOUT;
-    let _lock = tokio::task::spawn_blocking(move || {
-        keyfob_core::lock::FileLock::acquire(&lock_path, wait)
-    })
-    .await
-    .map_err(|e| BrowserError::Protocol(e.to_string()))??;
+    let _lock =
+        tokio::task::spawn_blocking(move || keyfob_core::lock::FileLock::acquire(&lock_path, wait))
+            .await
+            .map_err(|e| BrowserError::Protocol(e.to_string()))??;
     prepare_dir(&dir)?;
 
     let mut running = launch(login, &dir)?;
@@ -596,7 +597,11 @@ fn prepare_dir(dir: &Path) -> Result<(), BrowserError> {
     }
     // The last session's tabs (the "signed in" page at the AWS sign-in URL) are never
     // restored: without this, "restore the last session" would load that URL from AWS.
-    for stale in ["Default/Sessions", "Default/Current Session", "Default/Last Session"] {
+    for stale in [
+        "Default/Sessions",
+        "Default/Current Session",
+        "Default/Last Session",
+    ] {
         let p = dir.join(stale);
         let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
     }
@@ -638,9 +643,7 @@ fn write_prefs(dir: &Path) -> std::io::Result<()> {
         let target = if section.is_empty() {
             obj
         } else {
-            let entry = obj
-                .entry(section)
-                .or_insert_with(|| serde_json::json!({}));
+            let entry = obj.entry(section).or_insert_with(|| serde_json::json!({}));
             if !entry.is_object() {
                 *entry = serde_json::json!({});
             }
@@ -669,6 +672,8 @@ fn launch(login: &BrowserLogin, dir: &Path) -> Result<Running, BrowserError> {
             "--disable-component-update",
             "--disable-sync",
             "--disable-session-crashed-bubble",
+            // No speculative DNS or preconnect: nothing to the AWS host keyfob answers itself.
+            "--dns-prefetch-disable",
         ]);
     if login.mode == Mode::Headless && !login.extra_args.iter().any(|a| a.starts_with("--headless"))
     {
@@ -737,7 +742,10 @@ mod tests {
     #[test]
     fn profile_dirs_are_per_origin() {
         let base = Path::new("/c");
-        let a = profile_dir(base, &Url::parse("https://idp.example.com/sso?x=1").unwrap());
+        let a = profile_dir(
+            base,
+            &Url::parse("https://idp.example.com/sso?x=1").unwrap(),
+        );
         let b = profile_dir(base, &Url::parse("https://idp.example.com/other").unwrap());
         let c = profile_dir(base, &Url::parse("http://127.0.0.1:8080/sso").unwrap());
         assert_eq!(a, b);

@@ -240,8 +240,7 @@ fn saml_login(
         spinner.finish_and_clear();
         let login = result.map_err(|e| login_error(&e, name, None, false))?;
         store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
-        if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive
-        {
+        if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
             offer_to_save_role(app, name, &login.role.role_arn)?;
         }
         say(&format!(
