@@ -133,15 +133,13 @@ fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("wait keyfob"),
-        Err(_) => {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
-            panic!("keyfob did not finish within {} s", limit.as_secs());
-        }
+    if let Ok(out) = rx.recv_timeout(limit) {
+        return out.expect("wait keyfob");
     }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    panic!("keyfob did not finish within {} s", limit.as_secs());
 }
 
 /// Plays the user in a thread of its own (see [`keyfob_tests::player`]).
@@ -552,10 +550,7 @@ fn js_login_server(saml_response: String) -> u16 {
             let mut buf = vec![0u8; 65536];
             let mut len = 0;
             // Read the head and (for a POST) the body.
-            loop {
-                let Ok(n) = s.read(&mut buf[len..]) else {
-                    break;
-                };
+            while let Ok(n) = s.read(&mut buf[len..]) {
                 if n == 0 {
                     break;
                 }
