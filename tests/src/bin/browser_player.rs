@@ -23,10 +23,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
-    let done = rt.block_on(tokio::time::timeout(
-        Duration::from_secs(90),
-        keyfob_tests::player::type_into_login_page(dir.as_ref(), user, &password, None),
-    ));
+    // The timer is made inside the runtime.
+    let done = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(90),
+            keyfob_tests::player::type_into_login_page(dir.as_ref(), user, &password, None),
+        )
+        .await
+    });
     match done {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
