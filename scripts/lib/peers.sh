@@ -7,6 +7,7 @@
 #   peers_venv .venv                 # Python venv with moto and boto3 (scripts/peers/requirements.txt)
 #   peers_start_moto .venv           # exports KEYFOB_TEST_MOTO_URL, KEYFOB_TEST_PYTHON
 #   peers_start_saml_idp             # exports KEYFOB_TEST_SAML_IDP_URL (scripts/saml-idp/*.sh)
+#   peers_find_browser               # exports KEYFOB_TEST_BROWSER (chromium, for the browser login)
 #   scripts/peers/keychain-session CMD...   # CMD inside a working kernel keyring + gnome-keyring
 #
 # What each peer can do, and its quirks on these machines: ../shared/PEERS.md.
@@ -175,4 +176,19 @@ peers_start_saml_idp() {
     url=$("$scripts/start.sh" "$dir" </dev/null) || return 1
     export KEYFOB_TEST_SAML_IDP_URL="$url"
     peers_log "SimpleSAMLphp IdP: $url (pid $(cat "$dir/php.pid"), logs $dir/log)"
+}
+
+# Finds the Chromium the browser-login tests drive (Debian's `chromium`), and exports
+# KEYFOB_TEST_BROWSER with its path. Nothing is started: each test's keyfob starts its own.
+peers_find_browser() {
+    local b
+    for b in chromium chromium-browser google-chrome google-chrome-stable; do
+        if command -v "$b" >/dev/null 2>&1; then
+            export KEYFOB_TEST_BROWSER
+            KEYFOB_TEST_BROWSER="$(command -v "$b")"
+            peers_log "browser: $KEYFOB_TEST_BROWSER ($("$KEYFOB_TEST_BROWSER" --version 2>/dev/null | head -n 1))"
+            return 0
+        fi
+    done
+    return 1
 }

@@ -5,6 +5,7 @@
 
 mod auto_login;
 mod bridges;
+mod browser;
 mod chains;
 mod eks;
 mod foundation;

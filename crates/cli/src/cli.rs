@@ -157,8 +157,12 @@ pub(crate) struct LoginArgs {
     #[arg(long)]
     pub(crate) role_arn: Option<String>,
     /// SAML: a base64 SAMLResponse copied from the browser (`-` for stdin).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "browser")]
     pub(crate) saml_response_file: Option<String>,
+    /// SAML: sign in on the IdP's own page in your Chromium-family browser (any MFA factor),
+    /// as `keyfob_saml_login = browser` profiles always do.
+    #[arg(long, conflicts_with_all = ["password_stdin", "forget_password", "sso_session"])]
+    pub(crate) browser: bool,
 }
 
 #[derive(Debug, Args)]
@@ -254,9 +258,13 @@ pub(crate) struct ConfigureSamlArgs {
     /// The IdP-initiated sign-in URL.
     #[arg(long)]
     pub(crate) url: String,
-    /// The IdP user name.
+    /// The IdP user name (not needed with --browser).
+    #[arg(long, required_unless_present = "browser")]
+    pub(crate) username: Option<String>,
+    /// Sign in through your Chromium-family browser on the IdP's own page (any MFA factor);
+    /// written as keyfob_saml_login = browser.
     #[arg(long)]
-    pub(crate) username: String,
+    pub(crate) browser: bool,
     /// The role to assume (else chosen at login).
     #[arg(long)]
     pub(crate) role_arn: Option<String>,

@@ -30,6 +30,11 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
             "debug,keyfob=trace,keyfob_core=trace,keyfob_sso=trace,keyfob_saml=trace".to_owned()
         }
     };
+    // The DevTools crate's trace and debug output holds whole protocol messages: pages,
+    // cookies, the SAML response of a browser login. It is never shown.
+    let filter = format!(
+        "{filter},chromiumoxide=off,chromiumoxide_cdp=off,tungstenite=off,async_tungstenite=off"
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -274,11 +274,11 @@ pub enum Plan {
         /// The permission set (role) name.
         role_name: String,
     },
-    /// A SAML role through an IdP form login.
+    /// A SAML role through an IdP form login, or the user's browser.
     Saml {
         /// The IdP-initiated sign-in URL.
         url: String,
-        /// The IdP user name.
+        /// The IdP user name (empty for a browser login that names none: the browser's user).
         username: String,
         /// The role to assume, if fixed.
         role_arn: Option<String>,
@@ -289,6 +289,8 @@ pub enum Plan {
         /// Origins besides the IdP URL's that may receive the password
         /// (`keyfob_saml_trusted_origins`, space-separated; checked by the SAML crate).
         trusted_origins: Vec<String>,
+        /// Sign in through the user's browser (`keyfob_saml_login = browser`), not the form.
+        browser: bool,
     },
     /// An IAM user's keys kept in the keychain by `keyfob add`, with optional MFA.
     IamUser {
@@ -312,6 +314,18 @@ pub enum PlanError {
         present: &'static str,
         /// What is missing.
         missing: &'static str,
+    },
+    /// A key whose value is not one of those allowed.
+    #[error("profile {profile}: {key} = {value:?} is not one of: {allowed}")]
+    BadChoice {
+        /// The profile.
+        profile: String,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// The values allowed.
+        allowed: &'static str,
     },
     /// A number that is not one.
     #[error("profile {profile}: {key} = {value:?} is not a whole number of seconds")]
@@ -389,9 +403,29 @@ impl Profile<'_> {
             }));
         }
         if let Some(url) = self.get("keyfob_saml_url") {
+            let browser = match self.get("keyfob_saml_login").map(str::trim) {
+                None | Some("form") => false,
+                Some("browser") => true,
+                Some(other) => {
+                    return Err(PlanError::BadChoice {
+                        profile: self.name.to_owned(),
+                        key: "keyfob_saml_login",
+                        value: other.to_owned(),
+                        allowed: "form, browser",
+                    });
+                }
+            };
             return Ok(Some(Plan::Saml {
                 url: url.to_owned(),
-                username: need("keyfob_saml_username", "keyfob_saml_url")?,
+                // In the browser the user types the name on the IdP's page; keyfob may not know it.
+                username: if browser {
+                    self.get("keyfob_saml_username")
+                        .unwrap_or_default()
+                        .to_owned()
+                } else {
+                    need("keyfob_saml_username", "keyfob_saml_url")?
+                },
+                browser,
                 role_arn: self.get("keyfob_saml_role_arn").map(str::to_owned),
                 principal_arn: self.get("keyfob_saml_principal_arn").map(str::to_owned),
                 duration_seconds: duration()?,

@@ -1,6 +1,7 @@
 //! keyfob's SAML source: sign in to an IdP's form login, read the AWS roles from its SAML
 //! response, and trade the assertion for role credentials with STS AssumeRoleWithSAML.
 //!
+//! - [`browser`] signs in through the user's own Chromium-family browser over DevTools.
 //! - [`assertion`] reads a SAML 2.0 response (pure, hardened, fuzzable).
 //! - [`form`] reads IdP pages: login form, one-time-code form, auto-submit hop, SAML response.
 //! - [`idp`] walks the IdP-initiated login over HTTP with a per-login cookie jar.
@@ -11,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod assertion;
+pub mod browser;
 pub mod form;
 pub mod idp;
 pub mod origins;
@@ -70,6 +72,9 @@ pub enum SamlError {
     /// A sign-in was asked for without a password.
     #[error("no IdP password is stored for this profile")]
     NoPassword,
+    /// The browser login.
+    #[error(transparent)]
+    Browser(#[from] browser::BrowserError),
 }
 
 fn list_roles(roles: &[RolePair]) -> String {
@@ -85,6 +90,7 @@ impl SamlError {
     pub fn needs_user(&self) -> bool {
         match self {
             SamlError::Idp(e) => e.needs_user(),
+            SamlError::Browser(e) => e.needs_user(),
             SamlError::RoleAmbiguous { .. } | SamlError::NoRoleChosen | SamlError::NoPassword => {
                 true
             }
@@ -154,6 +160,8 @@ pub struct SamlSource {
     sts_endpoint: Option<String>,
     use_profile_config: bool,
     idp: IdpOptions,
+    /// Sign in through this browser instead of the form login.
+    browser: Option<browser::BrowserLogin>,
     clock: Arc<dyn Clock>,
 }
 
@@ -187,6 +195,7 @@ impl SamlSource {
             principal_arn,
             duration_seconds,
             trusted_origins,
+            ..
         } = plan
         else {
             return None;
@@ -205,6 +214,7 @@ impl SamlSource {
             sts_endpoint: None,
             use_profile_config: true,
             idp: IdpOptions::default(),
+            browser: None,
             clock: Arc::new(SystemClock),
         })
     }
@@ -261,6 +271,14 @@ impl SamlSource {
         self
     }
 
+    /// Signs in through this browser (`keyfob_saml_login = browser`) instead of the form
+    /// login: [`SamlSource::login`] then needs no password.
+    #[must_use]
+    pub fn with_browser(mut self, login: Option<browser::BrowserLogin>) -> Self {
+        self.browser = login;
+        self
+    }
+
     /// Checks the profile's IdP settings (`keyfob_saml_url`, `keyfob_saml_trusted_origins`)
     /// without a request, so that a bad one is reported before the password is asked for.
     pub fn check_plan(profile: &str, plan: &Plan) -> Result<(), SamlError> {
@@ -280,7 +298,8 @@ impl SamlSource {
         Ok(())
     }
 
-    /// Signs in, picks the role and calls STS. `mfa` answers a one-time-code page and `picker`
+    /// Signs in (through the browser when one is set, else the form login with the password),
+    /// picks the role and calls STS. `mfa` answers a one-time-code page and `picker`
     /// chooses among several roles when the profile names none; without them those cases fail
     /// with errors whose [`SamlError::needs_user`] is true.
     pub async fn login(
@@ -288,6 +307,10 @@ impl SamlSource {
         mfa: Option<&dyn MfaProvider>,
         picker: Option<&dyn RolePicker>,
     ) -> Result<Login, SamlError> {
+        if let Some(b) = &self.browser {
+            let response = browser::capture(b, &self.url).await?;
+            return self.assume(&response, picker).await;
+        }
         // The one way to the IdP, for `keyfob login` and the silent re-login alike: the
         // password origins are checked here, before any request.
         let password = self.password.as_ref().ok_or(SamlError::NoPassword)?;
@@ -433,6 +456,7 @@ mod tests {
             principal_arn: None,
             duration_seconds: None,
             trusted_origins: Vec::new(),
+            browser: false,
         };
         let s = SamlSource::from_plan("p", &plan, Some(Secret::new("hunter2"))).unwrap();
         let text = format!("{s:?}");

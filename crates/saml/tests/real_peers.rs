@@ -157,6 +157,7 @@ async fn moto_accepts_alices_real_assertion() {
         principal_arn: None,
         duration_seconds: Some(3600),
         trusted_origins: Vec::new(),
+        browser: false,
     };
     let creds = SamlSource::from_plan("alice", &plan, Some(Secret::new("alicepw")))
         .unwrap()

@@ -195,6 +195,7 @@ fn plan(idp: &str, role_arn: Option<&str>, duration: Option<i32>) -> Plan {
         principal_arn: None,
         duration_seconds: duration,
         trusted_origins: Vec::new(),
+        browser: false,
     }
 }
 

@@ -138,10 +138,13 @@ fn saml(app: &App, a: &ConfigureSamlArgs) -> crate::Result<ExitCode> {
     let path = app.config_path();
     let cp = app.credential_process_line(&a.profile)?;
     let duration = a.duration_seconds.map(|d| d.to_string());
-    let mut entries: Vec<(&str, &str)> = vec![
-        ("keyfob_saml_url", a.url.as_str()),
-        ("keyfob_saml_username", a.username.as_str()),
-    ];
+    let mut entries: Vec<(&str, &str)> = vec![("keyfob_saml_url", a.url.as_str())];
+    if let Some(u) = &a.username {
+        entries.push(("keyfob_saml_username", u));
+    }
+    if a.browser {
+        entries.push(("keyfob_saml_login", "browser"));
+    }
     if let Some(r) = &a.role_arn {
         entries.push(("keyfob_saml_role_arn", r));
     }
@@ -159,7 +162,12 @@ fn saml(app: &App, a: &ConfigureSamlArgs) -> crate::Result<ExitCode> {
     }
     entries.push(("credential_process", &cp));
     edit_file(&path, |doc| {
-        doc.upsert_section(&SectionId::Profile(a.profile.clone()), &entries);
+        let id = SectionId::Profile(a.profile.clone());
+        doc.upsert_section(&id, &entries);
+        // Configuring without --browser is the form login again.
+        if !a.browser {
+            doc.remove_key(&id, "keyfob_saml_login");
+        }
         Ok::<(), std::convert::Infallible>(())
     })?
     .expect("infallible");

@@ -14,6 +14,7 @@ use keyfob_core::profile::{Plan, Profiles, select_profile};
 use keyfob_core::serve::{self, Context};
 use keyfob_core::source::{CredentialSource as _, Fingerprint};
 use keyfob_core::store::{SessionStore, keys};
+use keyfob_saml::browser::{BrowserError, Mode};
 use keyfob_sso::{Flow, LoginOptions, SsoSessionConfig};
 use std::process::ExitCode;
 
@@ -25,7 +26,11 @@ pub(crate) fn run(app: &App, args: &LoginArgs) -> crate::Result<ExitCode> {
     }
     let name = select_profile(args.profile.as_deref(), &app.env);
     let profile = require_profile(&profiles, &name)?;
-    let Some(plan) = profile.plan()? else {
+    let plan = profile.plan()?;
+    if args.browser && !matches!(plan, Some(Plan::Saml { .. })) {
+        crate::bail!("--browser signs in to a SAML IdP, and profile {name} is not a SAML profile");
+    }
+    let Some(plan) = plan else {
         return chain_login(app, args, &profiles, &name);
     };
     match plan {
@@ -205,6 +210,26 @@ fn saml_login(
         return Ok(ExitCode::SUCCESS);
     }
 
+    if args.browser || matches!(plan, Plan::Saml { browser: true, .. }) {
+        let login = resolve::browser_login(&app.env, profiles, name, Mode::Visible)
+            .map_err(keyfob_core::Report::msg)?;
+        let source = source(None)?.with_browser(Some(login));
+        let spinner =
+            crate::output::spinner("Sign in to your IdP in the browser window keyfob opened…");
+        let result = rt.block_on(source.login(None, picker));
+        spinner.finish_and_clear();
+        let login = result.map_err(|e| login_error(&e, name, None, false))?;
+        store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
+        if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
+            offer_to_save_role(app, name, &login.role.role_arn)?;
+        }
+        say(&format!(
+            "Assumed {} for profile {name}.",
+            login.role.role_arn
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+
     // A bad keyfob_saml_trusted_origins is reported before the password is asked for.
     keyfob_saml::SamlSource::check_plan(name, plan)?;
     let stored = store.get(&pw_key)?.map(Secret::new);
@@ -262,6 +287,10 @@ fn login_error(
             e.to_string(),
             format!("keyfob login --profile {name} --role-arn ARN"),
         ),
+        // These name what to do themselves (KEYFOB_BROWSER or the form login; another run).
+        SamlError::Browser(BrowserError::NotFound { .. } | BrowserError::Interrupted) => {
+            keyfob_core::Report::msg(e)
+        }
         _ if e.needs_user() => hinted(e.to_string(), format!("keyfob login --profile {name}")),
         // The refusal names the origin and the key that would allow it: nothing to add.
         SamlError::Idp(idp) if idp.is_refusal() => keyfob_core::Report::msg(e),

@@ -4,13 +4,14 @@
 //! SAML profile has no stored password, or the IdP rejected it) and a person can be reached,
 //! `credential-process` signs in itself instead of failing: SSO through the PKCE browser login
 //! where a display is, else the device flow with its code on the terminal; SAML through the
-//! password prompt on the terminal. Nobody reachable (CI, cron): the one-line error naming
+//! password prompt on the terminal; browser SAML profiles through the IdP's page in a browser
+//! window where a display is. Nobody reachable (CI, cron): the one-line error naming
 //! `keyfob login`, at once.
 //!
 //! One sign-in for all callers: it runs under a lock per SSO session (per start URL for legacy
-//! profiles) or per SAML IdP and user. The first caller to take it looks again (another may
-//! have signed in meanwhile), signs in, and lets go; the callers queued behind it find the
-//! session usable and are served. A sign-in that fails leaves a note in the lock file, and the
+//! profiles) or per SAML IdP and user (per IdP for browser profiles). The first caller to take
+//! it looks again (another may have signed in meanwhile), signs in, and lets go; the callers
+//! queued behind it find the session usable and are served. A sign-in that fails leaves a note in the lock file, and the
 //! callers that were already waiting report it at once instead of asking again in turn.
 //!
 //! Bounds: a sign-in gets [`SIGNIN_BUDGET`]; a caller waits for the lock at most
@@ -50,8 +51,8 @@ enum Target {
     Sso(SsoSessionConfig),
     /// A SAML profile that signs in with a password form.
     Saml { profile: String, plan: Plan },
-    /// A SAML profile that signs in through a browser (`keyfob_saml_login = browser`).
-    SamlBrowser,
+    /// A SAML profile that signs in through the user's browser (`keyfob_saml_login = browser`).
+    SamlBrowser { profile: String, plan: Plan },
 }
 
 impl Target {
@@ -65,20 +66,14 @@ impl Target {
                 session.as_deref(),
                 legacy.as_ref(),
             )?)),
-            Plan::Saml { .. } => {
-                let browser = profiles
-                    .profile(&failed.profile)
-                    .and_then(|p| p.get("keyfob_saml_login"))
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("browser"));
-                Some(if browser {
-                    Target::SamlBrowser
-                } else {
-                    Target::Saml {
-                        profile: failed.profile.clone(),
-                        plan: failed.plan.clone(),
-                    }
-                })
-            }
+            Plan::Saml { browser: true, .. } => Some(Target::SamlBrowser {
+                profile: failed.profile.clone(),
+                plan: failed.plan.clone(),
+            }),
+            Plan::Saml { .. } => Some(Target::Saml {
+                profile: failed.profile.clone(),
+                plan: failed.plan.clone(),
+            }),
             Plan::IamUser { .. } => None,
         })
     }
@@ -92,7 +87,12 @@ impl Target {
                 plan: Plan::Saml { url, username, .. },
                 ..
             } => Some(format!("saml {url}\n{username}")),
-            Target::Saml { .. } | Target::SamlBrowser => None,
+            // One browser profile per IdP origin: one window at a time for it.
+            Target::SamlBrowser {
+                plan: Plan::Saml { url, .. },
+                ..
+            } => Some(format!("saml-browser {url}")),
+            Target::Saml { .. } | Target::SamlBrowser { .. } => None,
         }
     }
 
@@ -110,9 +110,10 @@ impl Target {
                 }
             }
             Target::Saml { .. } => person.tty.is_some().then_some(Way::Password),
-            // The browser SAML login is not part of credential-process's sign-in: these
-            // profiles keep the one-line error naming `keyfob login`.
-            Target::SamlBrowser => None,
+            // The IdP's page opens in a browser window here: a display, and not over SSH.
+            Target::SamlBrowser { .. } => (person.display
+                && crate::sources::browser::no_local_browser(env).is_none())
+            .then_some(Way::Browser),
         }
     }
 }
@@ -126,6 +127,8 @@ enum Way {
     Device,
     /// The IdP password, typed at the terminal.
     Password,
+    /// The IdP's own page, in a browser window keyfob opens (browser SAML profiles).
+    Browser,
 }
 
 /// `true`, `false` or an error for a `keyfob_auto_login` value.
@@ -269,7 +272,9 @@ fn sign_in(
     match target {
         Target::Sso(cfg) => sso_sign_in(app, cfg, way, person),
         Target::Saml { profile, plan } => saml_sign_in(app, profiles, profile, plan, person),
-        Target::SamlBrowser => Err(Report::msg("no sign-in for browser SAML profiles here")),
+        Target::SamlBrowser { profile, plan } => {
+            saml_browser_sign_in(app, profiles, profile, plan, person)
+        }
     }
 }
 
@@ -460,6 +465,63 @@ fn saml_sign_in(
     Ok(())
 }
 
+/// The browser SAML login in a window the person sees: the IdP's own page, with whatever
+/// factors it asks for; bounded like every other sign-in.
+fn saml_browser_sign_in(
+    app: &App,
+    profiles: &Profiles,
+    profile: &str,
+    plan: &Plan,
+    person: &Person,
+) -> crate::Result<()> {
+    let Plan::Saml { url, .. } = plan else {
+        return Err(Report::msg(format!(
+            "profile {profile} is not a SAML profile"
+        )));
+    };
+    let mut login = crate::sources::resolve::browser_login(
+        &app.env,
+        profiles,
+        profile,
+        keyfob_saml::browser::Mode::Visible,
+    )
+    .map_err(Report::msg)?;
+    login.timeout = login.timeout.min(SIGNIN_BUDGET);
+    let source = keyfob_saml::SamlSource::from_plan(profile, plan, None)
+        .map(|s| {
+            s.with_region(profile_region(profiles, profile))
+                .with_env(&app.env)
+                .with_browser(Some(login))
+        })
+        .ok_or_else(|| Report::msg(format!("profile {profile} is not a SAML profile")))?;
+    let host = url::Url::parse(url.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.clone());
+    let line = format!(
+        "keyfob: profile {profile} needs you to sign in at {host} in the browser window keyfob opened."
+    );
+    person.tell(&line);
+    person.notify(&line);
+    let rt = App::runtime()?;
+    let login = rt
+        .block_on(source.login(None, None))
+        .map_err(|e| Report::from(e.to_source_error(profile)))?;
+    let store = app.store()?;
+    let cache_dir = app.cache_dir();
+    let ctx = Context {
+        store,
+        clock: &app.clock,
+        cache_dir: &cache_dir,
+    };
+    serve::store_login(&ctx, profile, &source.fingerprint(), &login.credentials)?;
+    person.tell(&format!(
+        "keyfob: signed in; assumed {} for profile {profile}.",
+        login.role.role_arn
+    ));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,20 +576,29 @@ mod tests {
         assert_eq!(device.way(&here, &desk), Some(Way::Device));
         assert_eq!(sso.way(&here, &nobody), None);
         // A password needs a terminal; a browser SAML profile is not signed in here.
-        let plan = Plan::Saml {
+        let saml_plan = |browser| Plan::Saml {
             url: "https://idp.example/sso".into(),
             username: "alice".into(),
             role_arn: None,
             principal_arn: None,
             duration_seconds: None,
             trusted_origins: Vec::new(),
+            browser,
         };
         let saml = Target::Saml {
             profile: "corp".into(),
-            plan,
+            plan: saml_plan(false),
         };
         assert_eq!(saml.way(&here, &desk), None);
-        assert_eq!(Target::SamlBrowser.way(&here, &desk), None);
+        // A browser SAML profile opens a window where there is a display, not over SSH.
+        let in_browser = Target::SamlBrowser {
+            profile: "corp".into(),
+            plan: saml_plan(true),
+        };
+        assert_eq!(in_browser.way(&here, &desk), Some(Way::Browser));
+        assert_eq!(in_browser.way(&ssh, &desk), None);
+        assert_eq!(in_browser.way(&here, &nobody), None);
+        assert_ne!(in_browser.lock_name(), saml.lock_name());
         assert_ne!(saml.lock_name(), sso.lock_name());
     }
 

@@ -10,7 +10,9 @@ use keyfob_core::serve::{self, Context, Origin};
 use keyfob_core::source::{CredentialSource, Fingerprint, SourceError};
 use keyfob_core::store::{SessionStore, keys};
 use keyfob_core::{Credentials, Secret};
+use keyfob_saml::browser::{self, BrowserError, BrowserLogin, Discovery, Mode};
 use keyfob_sso::{RoleCredentialsSource, SsoSessionConfig};
+use std::path::PathBuf;
 
 /// Credentials for any profile the SDKs could resolve: its chain planned and run through
 /// keyfob's caches. `mfa_code` is the `--mfa-code` flag; without it a person at the terminal
@@ -114,6 +116,37 @@ pub(crate) fn sso_config(
         (None, Some((url, region))) => SsoSessionConfig::legacy(profile, url, region)?,
         (None, None) => crate::bail!("profile {profile} names no SSO session"),
     })
+}
+
+/// The browser login for SAML profile `name` in `mode`: the browser `KEYFOB_BROWSER` or the
+/// profile's `keyfob_browser` names, else one found at the standard places; the arguments of
+/// `KEYFOB_BROWSER_ARGS` appended.
+pub(crate) fn browser_login(
+    env: &keyfob_core::Env,
+    profiles: &Profiles,
+    name: &str,
+    mode: Mode,
+) -> Result<BrowserLogin, BrowserError> {
+    let configured = env.get_non_empty("KEYFOB_BROWSER").or_else(|| {
+        profiles
+            .profile(name)
+            .and_then(|p| p.get("keyfob_browser").map(str::to_owned))
+            .filter(|v| !v.trim().is_empty())
+    });
+    let discovery = Discovery {
+        configured,
+        path: env.get("PATH").map(Into::into),
+        home: env.home(),
+        program_dirs: ["ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA"]
+            .iter()
+            .filter_map(|k| env.get_non_empty(k).map(PathBuf::from))
+            .collect(),
+    };
+    let program = browser::find(&discovery, name)?;
+    Ok(
+        BrowserLogin::new(program, keyfob_core::paths::cache_dir(env), mode)
+            .with_extra_args(env.get_non_empty("KEYFOB_BROWSER_ARGS").as_deref()),
+    )
 }
 
 struct Root<'a> {
@@ -224,6 +257,24 @@ impl Root<'_> {
                     account_id.clone(),
                     role_name.clone(),
                 ))
+            }
+            Plan::Saml { browser: true, .. } => {
+                // The silent refresh runs the same browser profile headless: only a still-valid
+                // IdP session can finish it; one that wants a person is one line naming login.
+                let login = browser_login(&self.app.env, engine.profiles, name, Mode::Headless)
+                    .map_err(|e| engine::Error::Source(SourceError::other(e.to_string())))?;
+                let source = keyfob_saml::SamlSource::from_plan(name, plan, None)
+                    .map(|s| {
+                        s.with_region(region)
+                            .with_env(&self.app.env)
+                            .with_browser(Some(login))
+                    })
+                    .ok_or_else(|| other(crate::report!("profile {name} is not SAML")))?;
+                Source::Saml(SilentSaml {
+                    source,
+                    store,
+                    profile: name,
+                })
             }
             Plan::Saml { .. } => {
                 // The refresh re-authenticates with the stored password and never prompts.
