@@ -389,17 +389,19 @@ fn random_names_through_add_and_configure_round_trip_or_are_refused() {
                 keyfob_core::profile::validate_name(keyfob_core::profile::NameKind::Profile, &name)
                     .is_ok();
             let outs = [
+                // After `--`: a name such as `-q` reaches keyfob's check, not clap's options.
                 sb.run(&[
                     "configure",
                     "saml",
-                    &name,
                     "--url",
                     "https://idp.example.com/sso",
                     "--username",
                     "u",
+                    "--",
+                    &name,
                 ]),
                 sb.run_with_stdin(
-                    &["add", &name, "--from-stdin", "--yes"],
+                    &["add", "--from-stdin", "--yes", "--", &name],
                     &format!("{AKID}\n{SECRET}\n"),
                 ),
             ];
