@@ -210,6 +210,21 @@ fn saml_login(
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Keeps the credentials, offers to save the role that was picked, says which it was.
+    let finish = |source: &keyfob_saml::SamlSource,
+                  login: &keyfob_saml::Login|
+     -> crate::Result<ExitCode> {
+        store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
+        if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
+            offer_to_save_role(app, name, &login.role.role_arn)?;
+        }
+        say(&format!(
+            "Assumed {} for profile {name}.",
+            login.role.role_arn
+        ));
+        Ok(ExitCode::SUCCESS)
+    };
+
     if args.browser || matches!(plan, Plan::Saml { browser: true, .. }) {
         let login = resolve::browser_login(&app.env, profiles, name, Mode::Visible)
             .map_err(keyfob_core::Report::msg)?;
@@ -219,15 +234,7 @@ fn saml_login(
         let result = rt.block_on(source.login(None, picker));
         spinner.finish_and_clear();
         let login = result.map_err(|e| login_error(&e, name, None, false))?;
-        store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
-        if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
-            offer_to_save_role(app, name, &login.role.role_arn)?;
-        }
-        say(&format!(
-            "Assumed {} for profile {name}.",
-            login.role.role_arn
-        ));
-        return Ok(ExitCode::SUCCESS);
+        return finish(&source, &login);
     }
 
     // A bad keyfob_saml_trusted_origins is reported before the password is asked for.
@@ -248,15 +255,7 @@ fn saml_login(
     if !had_stored || args.password_stdin {
         store.put(&pw_key, password.expose())?;
     }
-    store_credentials(app, name, &source.fingerprint(), &login.credentials)?;
-    if profile.get("keyfob_saml_role_arn").is_none() && args.role_arn.is_none() && interactive {
-        offer_to_save_role(app, name, &login.role.role_arn)?;
-    }
-    say(&format!(
-        "Assumed {} for profile {name}.",
-        login.role.role_arn
-    ));
-    Ok(ExitCode::SUCCESS)
+    finish(&source, &login)
 }
 
 /// A failed SAML login as one line with the command that fixes it. `stored` is the keychain

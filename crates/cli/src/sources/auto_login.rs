@@ -397,10 +397,7 @@ fn saml_sign_in(
     // A bad IdP setting is reported before the password is asked for.
     keyfob_saml::SamlSource::check_plan(profile, plan)?;
     let deadline = Instant::now() + SIGNIN_BUDGET;
-    let host = url::Url::parse(url.trim())
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.clone());
+    let host = idp_host(url);
     let line = format!(
         "keyfob: profile {profile} needs the IdP password of {username} at {host} to sign in."
     );
@@ -448,20 +445,10 @@ fn saml_sign_in(
             let err = e.to_source_error(profile);
             Report::from(err)
         })?;
-    let store = app.store()?;
     // Only a password that worked is kept.
-    store.put(&keys::saml_password(profile), password.expose())?;
-    let cache_dir = app.cache_dir();
-    let ctx = Context {
-        store,
-        clock: &app.clock,
-        cache_dir: &cache_dir,
-    };
-    serve::store_login(&ctx, profile, &source.fingerprint(), &login.credentials)?;
-    tty.say(&format!(
-        "keyfob: signed in; assumed {} for profile {profile}.",
-        login.role.role_arn
-    ));
+    app.store()?
+        .put(&keys::saml_password(profile), password.expose())?;
+    tty.say(&keep_login(app, profile, &source, &login)?);
     Ok(())
 }
 
@@ -494,10 +481,7 @@ fn saml_browser_sign_in(
                 .with_browser(Some(login))
         })
         .ok_or_else(|| Report::msg(format!("profile {profile} is not a SAML profile")))?;
-    let host = url::Url::parse(url.trim())
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.clone());
+    let host = idp_host(url);
     let line = format!(
         "keyfob: profile {profile} needs you to sign in at {host} in the browser window keyfob opened."
     );
@@ -507,19 +491,37 @@ fn saml_browser_sign_in(
     let login = rt
         .block_on(source.login(None, None))
         .map_err(|e| Report::from(e.to_source_error(profile)))?;
-    let store = app.store()?;
+    person.tell(&keep_login(app, profile, &source, &login)?);
+    Ok(())
+}
+
+/// Keeps a SAML sign-in's credentials for `profile` under its fingerprint; the line that
+/// tells the person.
+fn keep_login(
+    app: &App,
+    profile: &str,
+    source: &keyfob_saml::SamlSource,
+    login: &keyfob_saml::Login,
+) -> crate::Result<String> {
     let cache_dir = app.cache_dir();
     let ctx = Context {
-        store,
+        store: app.store()?,
         clock: &app.clock,
         cache_dir: &cache_dir,
     };
     serve::store_login(&ctx, profile, &source.fingerprint(), &login.credentials)?;
-    person.tell(&format!(
+    Ok(format!(
         "keyfob: signed in; assumed {} for profile {profile}.",
         login.role.role_arn
-    ));
-    Ok(())
+    ))
+}
+
+/// The host of an IdP URL, for the line that tells the person where to sign in.
+fn idp_host(url: &str) -> String {
+    url::Url::parse(url.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
 }
 
 #[cfg(test)]
