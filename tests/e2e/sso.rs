@@ -760,6 +760,45 @@ fn populate_names_profiles_by_template_lowercases_and_breaks_collisions_by_accou
     assert_eq!(fake.count(Op::ListAccounts), 0);
 }
 
+on_each_backend!(a_native_profiles_cache_hit_is_served_without_reading_its_token_issue_8);
+/// Issue 8: `credential-process` asked for a native SSO profile itself serves a cache hit with
+/// the one keychain read a hit needs. It used to read the session's token first, only to
+/// decide that keyfob serves the profile (a third of a hit's keychain work); a miss still
+/// decides with that read.
+fn a_native_profiles_cache_hit_is_served_without_reading_its_token_issue_8(backend: Backend) {
+    use keyfob_core::store::SessionStore as _;
+    let fake = start(FakeConfig::default());
+    let sb = sso_sandbox(backend, &fake);
+    login(&sb, &[]);
+    assert_success(&populate(&sb, &["--style", "native"]));
+    assert!(sb.read_config().contains("sso_session = demo"));
+    fake.reset();
+    let first = creds_json(&sb.run(&["credential-process", "--profile", "acct-0001.Admin"]));
+    assert_eq!(fake.count(Op::GetRoleCredentials), 1);
+
+    // The token goes; the role credentials it fetched stay fresh in the cache.
+    assert!(
+        sb.keychain_of(backend)
+            .unwrap()
+            .delete("sso-token/demo")
+            .unwrap()
+    );
+    let hit = creds_json(&sb.run(&["credential-process", "--profile", "acct-0001.Admin"]));
+    assert_eq!(hit["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(
+        fake.count(Op::GetRoleCredentials),
+        1,
+        "served from the cache"
+    );
+
+    // A miss decides as before: keyfob holds no token for the session, so aws-config resolves
+    // the profile (and finds no token in ~/.aws/sso/cache either), and keyfob calls nobody.
+    let out = sb.run(&["credential-process", "--profile", "acct-0002.ReadOnly"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_eq!(fake.count(Op::GetRoleCredentials), 1);
+    assert!(!sb.home().join(".aws/sso/cache").exists());
+}
+
 // ---------------------------------------------------------------------------------------------
 // the AWS CLI token cache mirror, and native profiles
 

@@ -222,6 +222,40 @@ impl Engine<'_> {
         })
     }
 
+    /// A cache hit for `name` served on [`Served::presumed`]: the one keychain read a hit
+    /// needs, without first reading the token or keys that decide that keyfob serves it, and
+    /// without an async runtime. Any other outcome (a miss, a chain, an error) is `None`, and
+    /// the caller goes on to [`Engine::credentials`], so that errors and misses read as they
+    /// always did.
+    pub fn presumed_hit(&self, name: &str) -> Option<Resolved> {
+        let profile = self.profiles.profile(name)?;
+        let own = self.served.presumed(&profile)?;
+        let presume = |p: &crate::profile::Profile<'_>| (p.name() == name).then(|| name.to_owned());
+        let plan = crate::chain::plan(self.profiles, name, &presume).ok()?;
+        if !plan.hops.is_empty()
+            || !matches!(&plan.base, Base::Keyfob { served_as, .. } if served_as == name)
+        {
+            return None;
+        }
+        let credentials = match &own {
+            Plan::Sso { .. } => {
+                let fingerprint = crate::fingerprint::of_plan(self.profiles, name, &own);
+                let policy = self.policy(name).ok()?;
+                serve::cached(&self.ctx, name, &fingerprint, policy).ok()??
+            }
+            Plan::IamUser {
+                mfa_serial: None, ..
+            } => long_term(self.ctx.store, name).ok()?,
+            _ => return None,
+        };
+        tracing::debug!(profile = name, "credentials served from the keychain");
+        Some(Resolved {
+            credentials,
+            origin: Origin::Cache,
+            plan,
+        })
+    }
+
     /// The credentials at `level` of the chain: 0 is the base, `i` the `i`-th hop.
     fn level<'s, B: ServeBase>(
         &'s self,

@@ -56,6 +56,28 @@ impl Served<'_> {
         }
     }
 
+    /// The plan by which this process, asked for `profile` itself (`running_as`), may serve
+    /// a cache hit without first deciding with [`Served::as_which`]: an SSO profile (keyfob's
+    /// keys or native ones) or an IAM user without MFA. For the native ones that decision
+    /// reads the keychain (the SSO token, the IAM user's keys), which made a hit a third
+    /// dearer than the one read it needs (issue 8). `None` for anything else. Only a hit may
+    /// be served on this presumption: anything else goes through [`Served::plan`], which
+    /// decides with the read.
+    pub fn presumed(&self, profile: &Profile<'_>) -> Option<Plan> {
+        if self.running_as != Some(profile.name()) || profile.get("credential_process").is_some() {
+            return None;
+        }
+        match profile.plan() {
+            Ok(Some(
+                plan @ (Plan::Sso { .. }
+                | Plan::IamUser {
+                    mfa_serial: None, ..
+                }),
+            )) => Some(plan),
+            _ => None,
+        }
+    }
+
     /// The chain of `name` with keyfob's own profiles as bases.
     pub fn plan(&self, profiles: &Profiles, name: &str) -> Result<ChainPlan, ChainError> {
         chain::plan(profiles, name, &|p| self.as_which(p))
@@ -102,4 +124,58 @@ pub struct ServedProfile {
     pub state: &'static str,
     /// When its cached credentials expire.
     pub expires: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "[sso-session s]\nsso_start_url = https://x.awsapps.com/start\nsso_region = eu-west-1\n\
+        [profile native]\nsso_session = s\nsso_account_id = 111100000001\nsso_role_name = Admin\n\
+        [profile own]\nkeyfob_sso_session = s\nkeyfob_sso_account_id = 111100000001\nkeyfob_sso_role_name = Admin\n\
+        [profile line]\nsso_session = s\nsso_account_id = 111100000001\nsso_role_name = Admin\n\
+        credential_process = keyfob credential-process --profile line\n\
+        [profile user]\nregion = eu-west-1\n\
+        [profile mfa]\nmfa_serial = arn:aws:iam::1:mfa/me\n\
+        [profile saml]\nkeyfob_saml_url = https://idp.example/sso\nkeyfob_saml_username = me\n\
+        [profile role]\nrole_arn = arn:aws:iam::1:role/R\nsource_profile = native\n";
+
+    fn presumed(running_as: Option<&str>, name: &str) -> Option<Plan> {
+        let profiles = Profiles::parse(CONFIG, "").unwrap();
+        let env = Env::from_pairs(Vec::<(String, String)>::new());
+        let served = Served {
+            env: &env,
+            store: None,
+            is_keyfob: &|_| true,
+            running_as,
+        };
+        served.presumed(&profiles.profile(name).unwrap())
+    }
+
+    /// Issue 8: which profiles `credential-process` may serve a cache hit for without the
+    /// keychain read that decides whether keyfob serves them.
+    #[test]
+    fn only_the_asked_for_sso_or_plain_iam_user_profile_is_presumed_keyfobs() {
+        for name in ["native", "own", "user"] {
+            assert!(presumed(Some(name), name).is_some(), "{name}");
+            assert!(presumed(None, name).is_none(), "{name}: not running as it");
+            assert!(
+                presumed(Some("other"), name).is_none(),
+                "{name}: running as another"
+            );
+        }
+        assert!(matches!(
+            presumed(Some("native"), "native"),
+            Some(Plan::Sso { .. })
+        ));
+        assert!(matches!(
+            presumed(Some("user"), "user"),
+            Some(Plan::IamUser { .. })
+        ));
+        // A credential_process line decides by itself; MFA and SAML read more than a hit;
+        // a role profile is a chain.
+        for name in ["line", "mfa", "saml", "role"] {
+            assert!(presumed(Some(name), name).is_none(), "{name}");
+        }
+    }
 }

@@ -96,6 +96,9 @@ fn resolve_noting(
         served: &served,
         ui: &ui,
     };
+    if let Some(hit) = engine.presumed_hit(name) {
+        return Ok(hit);
+    }
     let root = Root {
         app,
         engine: &engine,
