@@ -120,18 +120,6 @@ struct Line {
     kind: Kind,
 }
 
-impl Line {
-    /// An empty line.
-    fn blank(eol: Eol) -> Line {
-        Line {
-            start: 0,
-            end: 0,
-            eol,
-            kind: Kind::Blank,
-        }
-    }
-}
-
 /// The text of every line: the parsed file, then the text of each line an edit wrote,
 /// appended. Lines are ranges of it, so that reading a file of 100,000 lines makes no
 /// allocation per line and a line is a few words. Text that edits replace or remove stays
@@ -155,13 +143,17 @@ impl Text {
         }
     }
 
-    /// Appends the concatenation of `parts` and returns it as a line.
+    /// Appends the concatenation of `parts` and returns it as a line. Its ending follows it
+    /// in the buffer (though not in the line), as in the parsed file, so that
+    /// [`ConfigDocument::render`] copies new lines in runs too.
     fn push(&mut self, parts: &[&str], eol: Eol) -> Line {
         let from = self.0.len();
         for part in parts {
             self.0.push_str(part);
         }
-        self.line_from(from, eol)
+        let line = self.line_from(from, eol);
+        self.0.push_str(eol.as_str());
+        line
     }
 }
 
@@ -253,12 +245,35 @@ struct NameHasher(u64);
 
 impl Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            // The last bytes, little-endian, zero-padded: without a call to memcpy.
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0, |word, &byte| (word << 8) | u64::from(byte));
+            self.write_u64(word);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_isize(&mut self, word: isize) {
+        self.write_usize(word as usize);
     }
 
     fn finish(&self) -> u64 {
@@ -276,6 +291,7 @@ struct KeyLines {
 
 /// Whether the line is a header: every line that starts with `[` is (it cannot also be blank
 /// or a comment, which [`classify`] checks first).
+#[cfg(test)]
 fn is_header(text: &str) -> bool {
     text.starts_with('[')
 }
@@ -521,12 +537,30 @@ impl ConfigDocument {
 
     /// The file's text: exactly the parsed bytes, plus the edits.
     pub fn render(&self) -> String {
+        let text = self.text.0.as_str();
         let len = self.lines().map(|l| l.end - l.start + 2).sum();
         let mut out = String::with_capacity(len);
+        // Lines that lie one after another in the buffer, each followed there by its ending
+        // (most of them: the file's own lines and the ones edits appended), are copied as
+        // one run rather than line by line.
+        let (mut run_start, mut run_end) = (0, 0);
         for line in self.lines() {
-            out.push_str(self.text.of(line));
-            out.push_str(line.eol.as_str());
+            let eol = line.eol.as_str();
+            let ended_in_place = text[line.end..].starts_with(eol);
+            if line.start == run_end && ended_in_place {
+                run_end = line.end + eol.len();
+                continue;
+            }
+            out.push_str(&text[run_start..run_end]);
+            if ended_in_place {
+                (run_start, run_end) = (line.start, line.end + eol.len());
+            } else {
+                out.push_str(&text[line.start..line.end]);
+                out.push_str(eol);
+                (run_start, run_end) = (line.end, line.end);
+            }
         }
+        out.push_str(&text[run_start..run_end]);
         out
     }
 
@@ -581,13 +615,26 @@ impl ConfigDocument {
     /// of the file. As there is no quoting, readers trim the value and cut it at a `#` or `;`
     /// that follows whitespace.
     pub fn set(&mut self, id: &SectionId, key: &str, value: &str) {
+        let blocks = self.block_list(id).unwrap_or_else(|| {
+            self.append_section(id, 1);
+            self.block_list(id).expect("just created")
+        });
+        self.set_in(blocks.as_slice(), key, value);
+    }
+
+    /// The section's blocks, to edit it by [`ConfigDocument::set_in`] without looking it up
+    /// again for every key.
+    fn block_list(&self, id: &SectionId) -> Option<BlockList> {
+        self.section(id).cloned()
+    }
+
+    /// [`ConfigDocument::set`] on the section of `blocks`. Setting keys neither adds nor
+    /// drops blocks (a section's block starts with its header, which stays), so `blocks`
+    /// holds for a series of sets.
+    fn set_in(&mut self, blocks: &[usize], key: &str, value: &str) {
         let (key, value) = (single_line(key), single_line(value));
         check_key(key);
-        if !self.has_section(id) {
-            self.append_section(id);
-        }
-        let blocks = self.blocks_of(id);
-        let last_block = *blocks.last().expect("section exists or was just created");
+        let last_block = *blocks.last().expect("a section has a block");
         let mut found = self.occurrences_in(blocks, key);
         if let Some(last) = found.pop() {
             let line = &mut self.blocks[last.block].lines[last.line];
@@ -645,17 +692,20 @@ impl ConfigDocument {
 
     /// Sets each entry in turn (creating the section if needed), leaving other keys alone.
     pub fn upsert_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
-        if !self.has_section(id) {
-            self.append_section(id);
+        let blocks = if let Some(blocks) = self.block_list(id) {
+            blocks
+        } else {
+            self.append_section(id, entries.len());
             if !has_repeated_key(entries) {
                 // What `set` would write into a new section, without looking up and scanning
                 // the section for every key: populate creates thousands at once.
                 self.push_new_keys(entries);
                 return;
             }
-        }
+            self.block_list(id).expect("just created")
+        };
         for (key, value) in entries {
-            self.set(id, key, value);
+            self.set_in(blocks.as_slice(), key, value);
         }
     }
 
@@ -716,6 +766,19 @@ impl ConfigDocument {
         for id in remove {
             took_end |= self.take_section(id).unwrap_or(false);
         }
+        // Room for the new sections at once, rather than growing as they come.
+        self.blocks.reserve(append.len());
+        self.index.reserve(append.len());
+        let text: usize = append
+            .iter()
+            .map(|(_, entries)| {
+                64 + entries
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 5)
+                    .sum::<usize>()
+            })
+            .sum();
+        self.text.0.reserve(text);
         let creates = append.iter().any(|(id, _)| !self.has_section(id));
         if took_end && !creates {
             self.trim_blank_tail();
@@ -743,21 +806,20 @@ impl ConfigDocument {
         self.last_line().is_some_and(|l| l.eol == Eol::None)
     }
 
-    /// The section the SDKs would read for `id` (its header id, as indexed) with its blocks:
+    /// The blocks of the section the SDKs would read for `id`:
     /// `Profile("default")` is the bare `[default]` only when there is no `[profile default]`
     /// (which wins when both exist).
-    fn section(&self, id: &SectionId) -> Option<(&SectionId, &[usize])> {
-        let found = self.index.get_key_value(id).or_else(|| match id {
-            SectionId::Profile(name) if name == "default" => self
-                .index
-                .get_key_value(&SectionId::Bare("default".to_owned())),
+    fn section(&self, id: &SectionId) -> Option<&BlockList> {
+        self.index.get(id).or_else(|| match id {
+            SectionId::Profile(name) if name == "default" => {
+                self.index.get(&SectionId::Bare("default".to_owned()))
+            }
             _ => None,
-        });
-        found.map(|(exact, blocks)| (exact, blocks.as_slice()))
+        })
     }
 
     fn blocks_of(&self, id: &SectionId) -> &[usize] {
-        self.section(id).map_or(&[], |(_, blocks)| blocks)
+        self.section(id).map_or(&[], BlockList::as_slice)
     }
 
     /// Adds a block at the end of the file (and to the index).
@@ -861,8 +923,9 @@ impl ConfigDocument {
     }
 
     /// Appends a header for `id`, after a blank line unless the file is empty or already ends
-    /// with one.
-    fn append_section(&mut self, id: &SectionId) {
+    /// with one. Its block has room for `keys` more lines and the blank line that will
+    /// separate the next section.
+    fn append_section(&mut self, id: &SectionId, keys: usize) {
         let eol = self.eol;
         let mut header = self.text.push(&id.header_parts(), eol);
         let read = parse_header(self.text.of(&header));
@@ -879,10 +942,12 @@ impl ConfigDocument {
                 header.eol = Eol::None;
             }
             if separate {
-                tail.lines.push(Line::blank(eol));
+                tail.lines.push(self.text.push(&[], eol));
             }
         }
-        self.push_block(read, vec![header]);
+        let mut lines = Vec::with_capacity(keys + 2);
+        lines.push(header);
+        self.push_block(read, lines);
     }
 
     /// Writes `entries` (no key twice) into the section [`ConfigDocument::append_section`] has
@@ -891,7 +956,6 @@ impl ConfigDocument {
     fn push_new_keys(&mut self, entries: &[(&str, &str)]) {
         let block = self.blocks.len() - 1;
         debug_assert_eq!(self.blocks[block].lines.len(), 1, "a header alone");
-        self.blocks[block].lines.reserve_exact(entries.len());
         for (key, value) in entries {
             let (key, value) = (single_line(key), single_line(value));
             check_key(key);
@@ -1832,7 +1896,7 @@ mod tests {
                 ] {
                     let one_by_one = edited(text, |d| {
                         if !d.has_section(&id) {
-                            d.append_section(&id);
+                            d.append_section(&id, entries.len());
                         }
                         for (k, v) in entries {
                             d.set(&id, k, v);
