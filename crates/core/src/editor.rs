@@ -418,11 +418,9 @@ fn check_key(key: &str) {
 /// Whether two entries name the same key, as the files compare keys.
 fn has_repeated_key(entries: &[(&str, &str)]) -> bool {
     entries.iter().enumerate().any(|(i, (k, _))| {
-        entries[..i].iter().any(|(earlier, _)| {
-            earlier
-                .trim_matches(WHITESPACE)
-                .eq_ignore_ascii_case(k.trim_matches(WHITESPACE))
-        })
+        entries[..i]
+            .iter()
+            .any(|(earlier, _)| trim(earlier).eq_ignore_ascii_case(trim(k)))
     })
 }
 
@@ -496,6 +494,11 @@ impl ConfigDocument {
             text: Text(text.to_owned()),
             ..Self::default()
         };
+        // At most one section a `[`: room for them all at once, instead of growing the index
+        // (and rehashing every name) as they come.
+        let brackets = text.bytes().filter(|&b| b == b'[').count();
+        doc.blocks.reserve(brackets);
+        doc.index.reserve(brackets);
         let mut eol = None;
         // The lines of the last block, moved into a list of their own size when it ends:
         // growing each block's list line by line cost a few allocations a section.
