@@ -273,7 +273,7 @@ impl Hasher for NameHasher {
     }
 
     fn write_isize(&mut self, word: isize) {
-        self.write_usize(word as usize);
+        self.write_usize(word.cast_unsigned());
     }
 
     fn finish(&self) -> u64 {
@@ -522,7 +522,10 @@ impl ConfigDocument {
                 eol = Some(line_eol);
             }
             if kind == Kind::Header {
-                doc.blocks.last_mut().expect("never empty").lines = pending.drain(..).collect();
+                // Moved out, so that `pending` keeps its room for the next block.
+                let mut lines = Vec::with_capacity(pending.len());
+                lines.append(&mut pending);
+                doc.blocks.last_mut().expect("never empty").lines = lines;
                 doc.push_block(parse_header(line_text), Vec::new());
             }
             pending.push(Line {
