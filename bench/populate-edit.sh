@@ -38,9 +38,16 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "populate_edit" and m.get("executable"):
         print(m["executable"])'
 }
-base_bin=$(build "$base_tree")
-after_bin=$(build "$PWD")
-[ -x "$base_bin" ] && [ -x "$after_bin" ] || { echo "bench build failed" >&2; exit 1; }
+# Both trees build to the same file name in the shared target directory (cargo's hash does
+# not depend on where a workspace lies), so each binary is copied out before the other is built.
+bins=$(mktemp -d)
+trap 'rm -rf "$base_tree" "$bins"' EXIT
+built=$(build "$base_tree") && [ -x "$built" ] && cp "$built" "$bins/base" ||
+    { echo "bench build failed (BASE)" >&2; exit 1; }
+built=$(build "$PWD") && [ -x "$built" ] && cp "$built" "$bins/after" ||
+    { echo "bench build failed (working tree)" >&2; exit 1; }
+base_bin=$bins/base after_bin=$bins/after
+cmp -s "$base_bin" "$after_bin" && echo "note: BASE and the working tree built the same binary" >&2
 
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 : >"$results/populate-edit.tsv"
