@@ -28,9 +28,16 @@ cp crates/sso/benches/populate_edit.rs "$base_tree/crates/sso/benches/"
 grep -q '^name = "populate_edit"' "$base_tree/crates/sso/Cargo.toml" ||
     printf '\n[[bench]]\nname = "populate_edit"\nharness = false\n' >>"$base_tree/crates/sso/Cargo.toml"
 
-# Builds the bench in tree $1 and prints the path of its binary.
+# cargo names (and fingerprints) a path package's artifacts by its name and version, not by
+# where its tree lies: under one version, BASE's keyfob-core and bench would overwrite the
+# working tree's in the shared target directory, or be taken as up to date for it. BASE's
+# workspace gets a version of its own (its lock file follows, offline: only path packages move).
+sed -i -E 's/^(version = )"[^"]*"/\1"0.0.1-base"/; s/^(keyfob-[a-z]+ = \{.*version = )"[^"]*"/\1"0.0.1-base"/' \
+    "$base_tree/Cargo.toml"
+
+# Builds the bench in tree $1 (with cargo flags $2) and prints the path of its binary.
 build() {
-    (cd "$1" && CARGO_TARGET_DIR=$target cargo bench --locked -p keyfob-sso --bench populate_edit \
+    (cd "$1" && CARGO_TARGET_DIR=$target cargo bench $2 -p keyfob-sso --bench populate_edit \
         --no-run --message-format=json) |
         python3 -c 'import json, sys
 for line in sys.stdin:
@@ -38,16 +45,14 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "populate_edit" and m.get("executable"):
         print(m["executable"])'
 }
-# Both trees build to the same file name in the shared target directory (cargo's hash does
-# not depend on where a workspace lies), so each binary is copied out before the other is built.
-bins=$(mktemp -d)
-trap 'rm -rf "$base_tree" "$bins"' EXIT
-built=$(build "$base_tree") && [ -x "$built" ] && cp "$built" "$bins/base" ||
-    { echo "bench build failed (BASE)" >&2; exit 1; }
-built=$(build "$PWD") && [ -x "$built" ] && cp "$built" "$bins/after" ||
-    { echo "bench build failed (working tree)" >&2; exit 1; }
-base_bin=$bins/base after_bin=$bins/after
-cmp -s "$base_bin" "$after_bin" && echo "note: BASE and the working tree built the same binary" >&2
+base_bin=$(build "$base_tree" --offline)
+after_bin=$(build "$PWD" --locked)
+[ -x "$base_bin" ] && [ -x "$after_bin" ] && [ "$base_bin" != "$after_bin" ] ||
+    { echo "bench build failed" >&2; exit 1; }
+if cmp -s "$base_bin" "$after_bin"; then
+    echo "BASE and the working tree built the same binary: nothing to compare" >&2
+    exit 1
+fi
 
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 : >"$results/populate-edit.tsv"
