@@ -4,8 +4,9 @@
 # sections, on two trees in one invocation: BASE (by default the last commit before the
 # config editor indexed its sections, when populate still cut the file apart itself) and the
 # working tree. The same bench source (crates/sso/benches/populate_edit.rs) is built into
-# both, sharing one target directory, and the two binaries take turns, ROUNDS times RUNS runs
-# each, so that both meet the same machine load.
+# both, sharing one target directory (BASE's workspace under version 0.0.1-base, so that the
+# two builds stay apart), and the two binaries take turns, ROUNDS times RUNS runs each, so that
+# both meet the same machine load.
 #
 #   ./bench/populate-edit.sh       # BASE=cd28b5a ROUNDS=3 RUNS=15
 #
