@@ -4,8 +4,9 @@
 # sections, on two trees in one invocation: BASE (by default the last commit before the
 # config editor indexed its sections, when populate still cut the file apart itself) and the
 # working tree. The same bench source (crates/sso/benches/populate_edit.rs) is built into
-# both, sharing one target directory, and the two binaries take turns, ROUNDS times RUNS runs
-# each, so that both meet the same machine load.
+# both, sharing one target directory (BASE's workspace under version 0.0.1-base, so that the
+# two builds stay apart), and the two binaries take turns, ROUNDS times RUNS runs each, so that
+# both meet the same machine load.
 #
 #   ./bench/populate-edit.sh       # BASE=cd28b5a ROUNDS=3 RUNS=15
 #
@@ -28,9 +29,16 @@ cp crates/sso/benches/populate_edit.rs "$base_tree/crates/sso/benches/"
 grep -q '^name = "populate_edit"' "$base_tree/crates/sso/Cargo.toml" ||
     printf '\n[[bench]]\nname = "populate_edit"\nharness = false\n' >>"$base_tree/crates/sso/Cargo.toml"
 
-# Builds the bench in tree $1 and prints the path of its binary.
+# cargo names (and fingerprints) a path package's artifacts by its name and version, not by
+# where its tree lies: under one version, BASE's keyfob-core and bench would overwrite the
+# working tree's in the shared target directory, or be taken as up to date for it. BASE's
+# workspace gets a version of its own (its lock file follows, offline: only path packages move).
+sed -i -E 's/^(version = )"[^"]*"/\1"0.0.1-base"/; s/^(keyfob-[a-z]+ = \{.*version = )"[^"]*"/\1"0.0.1-base"/' \
+    "$base_tree/Cargo.toml"
+
+# Builds the bench in tree $1 (with cargo flags $2) and prints the path of its binary.
 build() {
-    (cd "$1" && CARGO_TARGET_DIR=$target cargo bench --locked -p keyfob-sso --bench populate_edit \
+    (cd "$1" && CARGO_TARGET_DIR=$target cargo bench $2 -p keyfob-sso --bench populate_edit \
         --no-run --message-format=json) |
         python3 -c 'import json, sys
 for line in sys.stdin:
@@ -38,9 +46,14 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "populate_edit" and m.get("executable"):
         print(m["executable"])'
 }
-base_bin=$(build "$base_tree")
-after_bin=$(build "$PWD")
-[ -x "$base_bin" ] && [ -x "$after_bin" ] || { echo "bench build failed" >&2; exit 1; }
+base_bin=$(build "$base_tree" --offline)
+after_bin=$(build "$PWD" --locked)
+[ -x "$base_bin" ] && [ -x "$after_bin" ] && [ "$base_bin" != "$after_bin" ] ||
+    { echo "bench build failed" >&2; exit 1; }
+if cmp -s "$base_bin" "$after_bin"; then
+    echo "BASE and the working tree built the same binary: nothing to compare" >&2
+    exit 1
+fi
 
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 : >"$results/populate-edit.tsv"

@@ -47,29 +47,34 @@ impl SectionId {
     /// bare names with any whitespace inside. (The SDKs ignore more: they take only letters,
     /// digits and `_-/.%@:+` in a profile name.)
     pub fn is_writable(&self) -> bool {
-        let (SectionId::Profile(name) | SectionId::SsoSession(name) | SectionId::Bare(name)) = self;
-        let reads_as = match self {
-            SectionId::Profile(name) if name == "default" => SectionId::Bare(name.clone()),
-            other => other.clone(),
-        };
-        !name.contains(['\n', '\r']) && parse_header(&self.header_text()) == Some(reads_as)
+        self.is_named_by(parse_header(&self.header_parts().concat()).as_ref())
     }
 
-    fn header_text(&self) -> String {
+    /// The header line written when this section is created, in pieces.
+    fn header_parts(&self) -> [&str; 3] {
         match self {
-            SectionId::Profile(name) if name == "default" => "[default]".to_owned(),
-            SectionId::Profile(name) => format!("[profile {name}]"),
-            SectionId::SsoSession(name) => format!("[sso-session {name}]"),
-            SectionId::Bare(name) => format!("[{name}]"),
+            SectionId::Profile(name) if name == "default" => ["[default]", "", ""],
+            SectionId::Profile(name) => ["[profile ", name, "]"],
+            SectionId::SsoSession(name) => ["[sso-session ", name, "]"],
+            SectionId::Bare(name) => ["[", name, "]"],
         }
     }
 
-    /// The header line written when this section is created.
-    fn header(&self) -> String {
-        // Any other header would name a different section (or none), and the edit meant for
-        // this one would land there: a caller bug, refused in release builds too.
-        assert!(self.is_writable(), "not a section name: {self:?}");
-        self.header_text()
+    /// Whether a header read as `read` (see [`parse_header`]), written from
+    /// [`SectionId::header_parts`], names this section: what [`SectionId::is_writable`] means.
+    fn is_named_by(&self, read: Option<&SectionId>) -> bool {
+        let (SectionId::Profile(name) | SectionId::SsoSession(name) | SectionId::Bare(name)) = self;
+        if name.contains(['\n', '\r']) {
+            return false;
+        }
+        match (self, read) {
+            (SectionId::Profile(name), Some(SectionId::Bare(bare))) if name == "default" => {
+                bare == "default"
+            }
+            (SectionId::Profile(name), _) if name == "default" => false,
+            (_, Some(read)) => read == self,
+            (_, None) => false,
+        }
     }
 }
 
@@ -103,20 +108,52 @@ impl Eol {
     }
 }
 
+/// A line of the file: where its text (without its terminator) lies in the document's
+/// [`Text`], and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Line {
-    /// The line without its terminator.
-    text: String,
+    start: usize,
+    end: usize,
     eol: Eol,
-    /// What `text` is, worked out once (when the line is read or written) rather than on
+    /// What the text is, worked out once (when the line is read or written) rather than on
     /// every look.
     kind: Kind,
 }
 
-impl Line {
-    fn new(text: String, eol: Eol) -> Self {
-        let kind = classify(&text);
-        Self { text, eol, kind }
+/// The text of every line: the parsed file, then the text of each line an edit wrote,
+/// appended. Lines are ranges of it, so that reading a file of 100,000 lines makes no
+/// allocation per line and a line is a few words. Text that edits replace or remove stays
+/// behind unused: a document lives for one edit of one file.
+#[derive(Debug, Clone, Default)]
+struct Text(String);
+
+impl Text {
+    fn of(&self, line: &Line) -> &str {
+        &self.0[line.start..line.end]
+    }
+
+    /// A line of text `from` the end of the buffer: what was appended since `from`.
+    fn line_from(&self, from: usize, eol: Eol) -> Line {
+        let end = self.0.len();
+        Line {
+            start: from,
+            end,
+            eol,
+            kind: classify(&self.0[from..end]),
+        }
+    }
+
+    /// Appends the concatenation of `parts` and returns it as a line. Its ending follows it
+    /// in the buffer (though not in the line), as in the parsed file, so that
+    /// [`ConfigDocument::render`] copies new lines in runs too.
+    fn push(&mut self, parts: &[&str], eol: Eol) -> Line {
+        let from = self.0.len();
+        for part in parts {
+            self.0.push_str(part);
+        }
+        let line = self.line_from(from, eol);
+        self.0.push_str(eol.as_str());
+        line
     }
 }
 
@@ -134,10 +171,12 @@ pub struct ConfigDocument {
     /// holds a line.
     blocks: Vec<Block>,
     /// The blocks of each section this editor addresses, in file order; never an empty list.
-    index: HashMap<SectionId, Vec<usize>, BuildHasherDefault<NameHasher>>,
+    index: HashMap<SectionId, BlockList, BuildHasherDefault<NameHasher>>,
     /// The ending new lines get: the file's first, else LF. Kept from parsing because edits can
     /// remove every line that still shows it.
     eol: Eol,
+    /// The lines' text.
+    text: Text,
 }
 
 /// Lines of the file: a header line and the lines up to the next header, or (without a
@@ -145,10 +184,34 @@ pub struct ConfigDocument {
 /// comments that followed it, which belong with what comes next.
 #[derive(Debug, Clone, Default)]
 struct Block {
-    /// The section the header names, when this editor addresses it (its first line is then
-    /// the header); `None` for block 0, `[services x]`, malformed headers and leftovers.
-    id: Option<SectionId>,
+    /// Whether the block is a section's, indexed under the id its header names (its first
+    /// line is then the header); false for block 0, `[services x]`, malformed headers and
+    /// leftovers.
+    indexed: bool,
     lines: Vec<Line>,
+}
+
+/// The blocks of one section, in file order: nearly always one, held without an allocation.
+#[derive(Debug, Clone)]
+enum BlockList {
+    One([usize; 1]),
+    Many(Vec<usize>),
+}
+
+impl BlockList {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            BlockList::One(one) => one,
+            BlockList::Many(many) => many,
+        }
+    }
+
+    fn push(&mut self, block: usize) {
+        match self {
+            BlockList::One([first]) => *self = BlockList::Many(vec![*first, block]),
+            BlockList::Many(many) => many.push(block),
+        }
+    }
 }
 
 /// What a line is to `aws-config`; the order of the checks in [`classify`] is its order.
@@ -182,12 +245,35 @@ struct NameHasher(u64);
 
 impl Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            // The last bytes, little-endian, zero-padded: without a call to memcpy.
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0, |word, &byte| (word << 8) | u64::from(byte));
+            self.write_u64(word);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_isize(&mut self, word: isize) {
+        self.write_usize(word.cast_unsigned());
     }
 
     fn finish(&self) -> u64 {
@@ -205,21 +291,39 @@ struct KeyLines {
 
 /// Whether the line is a header: every line that starts with `[` is (it cannot also be blank
 /// or a comment, which [`classify`] checks first).
+#[cfg(test)]
 fn is_header(text: &str) -> bool {
     text.starts_with('[')
 }
 
+/// Whether the byte is [`WHITESPACE`]. Both are ASCII, so trimming them byte by byte never
+/// cuts a character: it does what `trim_matches(WHITESPACE)` does, without a character
+/// search on every line.
+fn is_whitespace(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+fn trim_start(text: &str) -> &str {
+    let n = text.bytes().take_while(|&b| is_whitespace(b)).count();
+    &text[n..]
+}
+
+fn trim_end(text: &str) -> &str {
+    let n = text.bytes().rev().take_while(|&b| is_whitespace(b)).count();
+    &text[..text.len() - n]
+}
+
+fn trim(text: &str) -> &str {
+    trim_end(trim_start(text))
+}
+
 fn classify(text: &str) -> Kind {
-    if text.trim_matches(WHITESPACE).is_empty() {
-        Kind::Blank
-    } else if text.starts_with(COMMENT) {
-        Kind::Comment
-    } else if is_header(text) {
-        Kind::Header
-    } else if text.starts_with(WHITESPACE) {
-        Kind::Continuation
-    } else {
-        parse_property(text).map_or(Kind::Invalid, Kind::Property)
+    match text.bytes().next() {
+        _ if text.bytes().all(is_whitespace) => Kind::Blank,
+        Some(b'#' | b';') => Kind::Comment,
+        Some(b'[') => Kind::Header,
+        Some(b' ' | b'\t') => Kind::Continuation,
+        _ => parse_property(text).map_or(Kind::Invalid, Kind::Property),
     }
 }
 
@@ -245,14 +349,14 @@ fn value_comment_start(text: &str) -> Option<usize> {
 
 fn parse_property(text: &str) -> Option<Property> {
     let cut = value_comment_start(text).unwrap_or(text.len());
-    let eq = text[..cut].find('=')?;
-    let key = text[..eq].trim_end_matches(WHITESPACE);
+    let eq = text.as_bytes()[..cut].iter().position(|&b| b == b'=')?;
+    let key = trim_end(&text[..eq]);
     if key.is_empty() {
         return None;
     }
     let after_eq = &text[eq + 1..cut];
-    let value_start = eq + 1 + (after_eq.len() - after_eq.trim_start_matches(WHITESPACE).len());
-    let value_end = value_start + text[value_start..cut].trim_end_matches(WHITESPACE).len();
+    let value_start = eq + 1 + (after_eq.len() - trim_start(after_eq).len());
+    let value_end = value_start + trim_end(&text[value_start..cut]).len();
     Some(Property {
         key_end: key.len(),
         eq,
@@ -264,12 +368,13 @@ fn parse_property(text: &str) -> Option<Property> {
 /// The section a header names, read the way `aws-config` does; `None` for sections this
 /// editor does not address (`[services x]`, malformed headers).
 fn parse_header(text: &str) -> Option<SectionId> {
-    let text = text.trim_matches(WHITESPACE);
+    let text = trim(text);
     // In a header any `#` or `;` starts a comment, even without whitespace before it.
-    let text = text[..text.find(COMMENT).unwrap_or(text.len())].trim_matches(WHITESPACE);
-    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
-    let inner = inner.trim_matches(WHITESPACE);
-    match inner.split_once(WHITESPACE) {
+    let comment = text.bytes().position(|b| b == b'#' || b == b';');
+    let text = trim(&text[..comment.unwrap_or(text.len())]);
+    let inner = trim(text.strip_prefix('[')?.strip_suffix(']')?);
+    let split = inner.bytes().position(is_whitespace);
+    match split.map(|at| (&inner[..at], &inner[at + 1..])) {
         Some((prefix, name)) => {
             let name = name.trim().to_owned();
             match prefix.trim() {
@@ -313,16 +418,14 @@ fn check_key(key: &str) {
 /// Whether two entries name the same key, as the files compare keys.
 fn has_repeated_key(entries: &[(&str, &str)]) -> bool {
     entries.iter().enumerate().any(|(i, (k, _))| {
-        entries[..i].iter().any(|(earlier, _)| {
-            earlier
-                .trim_matches(WHITESPACE)
-                .eq_ignore_ascii_case(k.trim_matches(WHITESPACE))
-        })
+        entries[..i]
+            .iter()
+            .any(|(earlier, _)| trim(earlier).eq_ignore_ascii_case(trim(k)))
     })
 }
 
 fn key_matches(text: &str, property: &Property, key: &str) -> bool {
-    text[..property.key_end].eq_ignore_ascii_case(key.trim_matches(WHITESPACE))
+    text[..property.key_end].eq_ignore_ascii_case(trim(key))
 }
 
 /// `text` (a property line) with its value replaced, keeping the spacing and any comment.
@@ -366,6 +469,7 @@ impl Default for ConfigDocument {
             blocks: vec![Block::default()],
             index: HashMap::default(),
             eol: Eol::Lf,
+            text: Text::default(),
         }
     }
 }
@@ -373,7 +477,11 @@ impl Default for ConfigDocument {
 /// Two documents are equal when they hold the same lines (however edits left them in blocks).
 impl PartialEq for ConfigDocument {
     fn eq(&self, other: &Self) -> bool {
-        self.eol == other.eol && self.lines().eq(other.lines())
+        self.eol == other.eol
+            && self
+                .lines()
+                .map(|l| (self.text.of(l), l.eol))
+                .eq(other.lines().map(|l| (other.text.of(l), l.eol)))
     }
 }
 
@@ -382,43 +490,83 @@ impl Eq for ConfigDocument {}
 impl ConfigDocument {
     /// Reads `text` into lines; never fails and keeps every byte, whatever the content.
     pub fn parse(text: &str) -> Self {
-        let mut doc = Self::default();
+        let mut doc = Self {
+            text: Text(text.to_owned()),
+            ..Self::default()
+        };
+        // At most one section a `[`: room for them all at once, instead of growing the index
+        // (and rehashing every name) as they come.
+        let brackets = text.bytes().filter(|&b| b == b'[').count();
+        doc.blocks.reserve(brackets);
+        doc.index.reserve(brackets);
         let mut eol = None;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let line = if let Some(newline) = rest.find('\n') {
-                let raw = &rest[..newline];
-                rest = &rest[newline + 1..];
-                match raw.strip_suffix('\r') {
-                    Some(text) => Line::new(text.to_owned(), Eol::CrLf),
-                    None => Line::new(raw.to_owned(), Eol::Lf),
+        // The lines of the last block, moved into a list of their own size when it ends:
+        // growing each block's list line by line cost a few allocations a section.
+        let mut pending: Vec<Line> = Vec::new();
+        let mut start = 0;
+        while start < text.len() {
+            let (end, next, line_eol) = match text[start..].find('\n') {
+                Some(newline) => {
+                    let newline = start + newline;
+                    if text[start..newline].ends_with('\r') {
+                        (newline - 1, newline + 1, Eol::CrLf)
+                    } else {
+                        (newline, newline + 1, Eol::Lf)
+                    }
                 }
-            } else {
-                let line = Line::new(rest.to_owned(), Eol::None);
-                rest = "";
-                line
+                None => (text.len(), text.len(), Eol::None),
             };
-            if eol.is_none() && line.eol != Eol::None {
-                eol = Some(line.eol);
+            let line_text = &text[start..end];
+            let kind = classify(line_text);
+            if eol.is_none() && line_eol != Eol::None {
+                eol = Some(line_eol);
             }
-            if line.kind == Kind::Header {
-                doc.push_block(parse_header(&line.text), vec![line]);
-            } else {
-                doc.blocks.last_mut().expect("never empty").lines.push(line);
+            if kind == Kind::Header {
+                // Moved out, so that `pending` keeps its room for the next block.
+                let mut lines = Vec::with_capacity(pending.len());
+                lines.append(&mut pending);
+                doc.blocks.last_mut().expect("never empty").lines = lines;
+                doc.push_block(parse_header(line_text), Vec::new());
             }
+            pending.push(Line {
+                start,
+                end,
+                eol: line_eol,
+                kind,
+            });
+            start = next;
         }
+        doc.blocks.last_mut().expect("never empty").lines = pending;
         doc.eol = eol.unwrap_or(Eol::Lf);
         doc
     }
 
     /// The file's text: exactly the parsed bytes, plus the edits.
     pub fn render(&self) -> String {
-        let len = self.lines().map(|l| l.text.len() + 2).sum();
+        let text = self.text.0.as_str();
+        let len = self.lines().map(|l| l.end - l.start + 2).sum();
         let mut out = String::with_capacity(len);
+        // Lines that lie one after another in the buffer, each followed there by its ending
+        // (most of them: the file's own lines and the ones edits appended), are copied as
+        // one run rather than line by line.
+        let (mut run_start, mut run_end) = (0, 0);
         for line in self.lines() {
-            out.push_str(&line.text);
-            out.push_str(line.eol.as_str());
+            let eol = line.eol.as_str();
+            let ended_in_place = text[line.end..].starts_with(eol);
+            if line.start == run_end && ended_in_place {
+                run_end = line.end + eol.len();
+                continue;
+            }
+            out.push_str(&text[run_start..run_end]);
+            if ended_in_place {
+                (run_start, run_end) = (line.start, line.end + eol.len());
+            } else {
+                out.push_str(&text[line.start..line.end]);
+                out.push_str(eol);
+                (run_start, run_end) = (line.end, line.end);
+            }
         }
+        out.push_str(&text[run_start..run_end]);
         out
     }
 
@@ -461,7 +609,7 @@ impl ConfigDocument {
         let mut first: Vec<(usize, &SectionId)> = self
             .index
             .iter()
-            .map(|(id, blocks)| (blocks[0], id))
+            .map(|(id, blocks)| (blocks.as_slice()[0], id))
             .collect();
         first.sort_unstable_by_key(|&(block, _)| block);
         first.into_iter().map(|(_, id)| id.clone()).collect()
@@ -473,23 +621,38 @@ impl ConfigDocument {
     /// of the file. As there is no quoting, readers trim the value and cut it at a `#` or `;`
     /// that follows whitespace.
     pub fn set(&mut self, id: &SectionId, key: &str, value: &str) {
+        let blocks = self.block_list(id).unwrap_or_else(|| {
+            self.append_section(id, 1);
+            self.block_list(id).expect("just created")
+        });
+        self.set_in(blocks.as_slice(), key, value);
+    }
+
+    /// The section's blocks, to edit it by [`ConfigDocument::set_in`] without looking it up
+    /// again for every key.
+    fn block_list(&self, id: &SectionId) -> Option<BlockList> {
+        self.section(id).cloned()
+    }
+
+    /// [`ConfigDocument::set`] on the section of `blocks`. Setting keys neither adds nor
+    /// drops blocks (a section's block starts with its header, which stays), so `blocks`
+    /// holds for a series of sets.
+    fn set_in(&mut self, blocks: &[usize], key: &str, value: &str) {
         let (key, value) = (single_line(key), single_line(value));
         check_key(key);
-        if !self.has_section(id) {
-            self.append_section(id);
-        }
-        let blocks = self.blocks_of(id);
-        let last_block = *blocks.last().expect("section exists or was just created");
+        let last_block = *blocks.last().expect("a section has a block");
         let mut found = self.occurrences_in(blocks, key);
         if let Some(last) = found.pop() {
             let line = &mut self.blocks[last.block].lines[last.line];
             let Kind::Property(property) = &line.kind else {
                 unreachable!("key lines are properties");
             };
+            let text = self.text.of(line);
             // Rewriting an equal non-empty value would give back the same text: skip the work
             // (an empty one may still lose trailing whitespace).
-            if value.is_empty() || line.text[property.value_start..property.value_end] != *value {
-                *line = Line::new(replace_value(&line.text, property, value), line.eol);
+            if value.is_empty() || text[property.value_start..property.value_end] != *value {
+                let new = replace_value(text, property, value);
+                *line = self.text.push(&[&new], line.eol);
             }
             // Earlier duplicates are dead (the last one wins); dropping them keeps the file
             // saying one thing.
@@ -508,16 +671,17 @@ impl ConfigDocument {
                 .skip(1)
                 .rev()
                 .find_map(|l| match &l.kind {
-                    Kind::Property(p) => Some(l.text[..p.eq].ends_with(WHITESPACE)),
+                    Kind::Property(p) => Some(self.text.of(l)[..p.eq].ends_with(WHITESPACE)),
                     _ => None,
                 })
                 .map_or(" = ", |spaced| if spaced { " = " } else { "=" });
             // An empty value is written `key =`, as `replace_value` writes it: no trailing
             // whitespace, and setting it again changes nothing.
             let line = if value.is_empty() {
-                format!("{key}{}", separator.trim_end_matches(WHITESPACE))
+                self.text
+                    .push(&[key, separator.trim_end_matches(WHITESPACE)], self.eol)
             } else {
-                format!("{key}{separator}{value}")
+                self.text.push(&[key, separator, value], self.eol)
             };
             let at = self.content_end(last_block);
             self.insert_line(last_block, at, line);
@@ -534,17 +698,20 @@ impl ConfigDocument {
 
     /// Sets each entry in turn (creating the section if needed), leaving other keys alone.
     pub fn upsert_section(&mut self, id: &SectionId, entries: &[(&str, &str)]) {
-        if !self.has_section(id) {
-            self.append_section(id);
+        let blocks = if let Some(blocks) = self.block_list(id) {
+            blocks
+        } else {
+            self.append_section(id, entries.len());
             if !has_repeated_key(entries) {
                 // What `set` would write into a new section, without looking up and scanning
                 // the section for every key: populate creates thousands at once.
                 self.push_new_keys(entries);
                 return;
             }
-        }
+            self.block_list(id).expect("just created")
+        };
         for (key, value) in entries {
-            self.set(id, key, value);
+            self.set_in(blocks.as_slice(), key, value);
         }
     }
 
@@ -560,7 +727,7 @@ impl ConfigDocument {
             .filter(|key| {
                 !entries
                     .iter()
-                    .any(|(k, _)| k.trim_matches(WHITESPACE).eq_ignore_ascii_case(key))
+                    .any(|(k, _)| trim(k).eq_ignore_ascii_case(key))
             })
             .map(str::to_owned)
             .collect();
@@ -605,6 +772,19 @@ impl ConfigDocument {
         for id in remove {
             took_end |= self.take_section(id).unwrap_or(false);
         }
+        // Room for the new sections at once, rather than growing as they come.
+        self.blocks.reserve(append.len());
+        self.index.reserve(append.len());
+        let text: usize = append
+            .iter()
+            .map(|(_, entries)| {
+                64 + entries
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 5)
+                    .sum::<usize>()
+            })
+            .sum();
+        self.text.0.reserve(text);
         let creates = append.iter().any(|(id, _)| !self.has_section(id));
         if took_end && !creates {
             self.trim_blank_tail();
@@ -632,32 +812,33 @@ impl ConfigDocument {
         self.last_line().is_some_and(|l| l.eol == Eol::None)
     }
 
-    /// The section the SDKs would read for `id` (its header id, as indexed) with its blocks:
+    /// The blocks of the section the SDKs would read for `id`:
     /// `Profile("default")` is the bare `[default]` only when there is no `[profile default]`
     /// (which wins when both exist).
-    fn section(&self, id: &SectionId) -> Option<(&SectionId, &[usize])> {
-        let found = self.index.get_key_value(id).or_else(|| match id {
-            SectionId::Profile(name) if name == "default" => self
-                .index
-                .get_key_value(&SectionId::Bare("default".to_owned())),
+    fn section(&self, id: &SectionId) -> Option<&BlockList> {
+        self.index.get(id).or_else(|| match id {
+            SectionId::Profile(name) if name == "default" => {
+                self.index.get(&SectionId::Bare("default".to_owned()))
+            }
             _ => None,
-        });
-        found.map(|(exact, blocks)| (exact, blocks.as_slice()))
+        })
     }
 
     fn blocks_of(&self, id: &SectionId) -> &[usize] {
-        self.section(id).map_or(&[], |(_, blocks)| blocks)
+        self.section(id).map_or(&[], BlockList::as_slice)
     }
 
     /// Adds a block at the end of the file (and to the index).
     fn push_block(&mut self, id: Option<SectionId>, lines: Vec<Line>) {
-        if let Some(id) = &id {
+        let indexed = id.is_some();
+        if let Some(id) = id {
+            let block = self.blocks.len();
             self.index
-                .entry(id.clone())
-                .or_default()
-                .push(self.blocks.len());
+                .entry(id)
+                .and_modify(|blocks| blocks.push(block))
+                .or_insert(BlockList::One([block]));
         }
-        self.blocks.push(Block { id, lines });
+        self.blocks.push(Block { indexed, lines });
     }
 
     /// One past the block's last line that is not blank or a comment (its header at least):
@@ -693,7 +874,7 @@ impl ConfigDocument {
             match &line.kind {
                 Kind::Blank | Kind::Comment => {}
                 Kind::Property(p) => {
-                    let keep = wanted(&line.text, p);
+                    let keep = wanted(self.text.of(line), p);
                     if keep {
                         out.push(KeyLines {
                             block,
@@ -726,53 +907,53 @@ impl ConfigDocument {
     }
 
     fn key_of(&self, key_lines: &KeyLines) -> &str {
-        match &self.blocks[key_lines.block].lines[key_lines.line] {
-            Line {
-                text,
-                kind: Kind::Property(p),
-                ..
-            } => &text[..p.key_end],
+        let line = &self.blocks[key_lines.block].lines[key_lines.line];
+        match &line.kind {
+            Kind::Property(p) => &self.text.of(line)[..p.key_end],
             _ => "",
         }
     }
 
     fn value_of(&self, key_lines: &KeyLines) -> String {
         let lines = &self.blocks[key_lines.block].lines;
-        let mut value = match &lines[key_lines.line] {
-            Line {
-                text,
-                kind: Kind::Property(p),
-                ..
-            } => text[p.value_start..p.value_end].to_owned(),
+        let line = &lines[key_lines.line];
+        let mut value = match &line.kind {
+            Kind::Property(p) => self.text.of(line)[p.value_start..p.value_end].to_owned(),
             _ => String::new(),
         };
         for &idx in &key_lines.continuations {
             value.push('\n');
-            value.push_str(lines[idx].text.trim_matches(WHITESPACE));
+            value.push_str(self.text.of(&lines[idx]).trim_matches(WHITESPACE));
         }
         value
     }
 
     /// Appends a header for `id`, after a blank line unless the file is empty or already ends
-    /// with one.
-    fn append_section(&mut self, id: &SectionId) {
+    /// with one. Its block has room for `keys` more lines and the blank line that will
+    /// separate the next section.
+    fn append_section(&mut self, id: &SectionId, keys: usize) {
         let eol = self.eol;
-        let header = id.header();
-        let mut header_eol = eol;
+        let mut header = self.text.push(&id.header_parts(), eol);
+        let read = parse_header(self.text.of(&header));
+        // Any other header would name a different section (or none), and the edit meant for
+        // this one would land there: a caller bug, refused in release builds too.
+        assert!(id.is_named_by(read.as_ref()), "not a section name: {id:?}");
         let tail = self.blocks.last_mut().expect("never empty");
         if let Some(last) = tail.lines.last_mut() {
             let separate = last.kind != Kind::Blank;
             if last.eol == Eol::None {
                 // The old last line needs an ending now; the file keeps having no final
                 // newline.
-                last.eol = eol.after(&last.text);
-                header_eol = Eol::None;
+                last.eol = eol.after(self.text.of(last));
+                header.eol = Eol::None;
             }
             if separate {
-                tail.lines.push(Line::new(String::new(), eol));
+                tail.lines.push(self.text.push(&[], eol));
             }
         }
-        self.push_block(parse_header(&header), vec![Line::new(header, header_eol)]);
+        let mut lines = Vec::with_capacity(keys + 2);
+        lines.push(header);
+        self.push_block(read, lines);
     }
 
     /// Writes `entries` (no key twice) into the section [`ConfigDocument::append_section`] has
@@ -786,16 +967,16 @@ impl ConfigDocument {
             check_key(key);
             let at = self.content_end(block);
             let line = if value.is_empty() {
-                format!("{key} =")
+                self.text.push(&[key, " ="], self.eol)
             } else {
-                format!("{key} = {value}")
+                self.text.push(&[key, " = ", value], self.eol)
             };
             self.insert_line(block, at, line);
         }
     }
 
-    fn insert_line(&mut self, block: usize, at: usize, text: String) {
-        let mut new = Line::new(text, self.eol);
+    /// Inserts a line (of text already in `self.text`) into the block at `at`.
+    fn insert_line(&mut self, block: usize, at: usize, mut new: Line) {
         let at_end = block == self.blocks.len() - 1;
         let lines = &mut self.blocks[block].lines;
         if at_end
@@ -804,7 +985,7 @@ impl ConfigDocument {
             && last.eol == Eol::None
         {
             // The old last line needs an ending now; the file keeps having no final newline.
-            last.eol = new.eol.after(&last.text);
+            last.eol = new.eol.after(self.text.of(last));
             new.eol = Eol::None;
         }
         lines.insert(at, new);
@@ -833,10 +1014,15 @@ impl ConfigDocument {
     /// describe what follows. `None` if there is no such section, else whether a removal ran
     /// to the end of the file.
     fn take_section(&mut self, id: &SectionId) -> Option<bool> {
-        let exact = self.section(id)?.0.clone();
-        let blocks = self.index.remove(&exact).expect("the section was found");
+        // The same lookup as `section`'s, taking the entry.
+        let blocks = self.index.remove(id).or_else(|| match id {
+            SectionId::Profile(name) if name == "default" => {
+                self.index.remove(&SectionId::Bare("default".to_owned()))
+            }
+            _ => None,
+        })?;
         let mut took_end = false;
-        for &block in blocks.iter().rev() {
+        for &block in blocks.as_slice().iter().rev() {
             let mut end = self.content_end(block);
             let lines = &mut self.blocks[block].lines;
             while end < lines.len() && lines[end].kind == Kind::Blank {
@@ -845,7 +1031,7 @@ impl ConfigDocument {
             took_end |= end == lines.len() && block == self.blocks.len() - 1;
             let lines = &mut self.blocks[block].lines;
             lines.drain(..end);
-            self.blocks[block].id = None;
+            self.blocks[block].indexed = false;
             self.drop_empty_tail();
         }
         Some(took_end)
@@ -869,7 +1055,7 @@ impl ConfigDocument {
     /// Such lines go, and the last line keeps the file unended.
     fn keep_unended(&mut self) {
         for block in self.blocks.iter_mut().rev() {
-            while block.lines.last().is_some_and(|l| l.text.is_empty()) {
+            while block.lines.last().is_some_and(|l| l.start == l.end) {
                 block.lines.pop();
             }
             if let Some(last) = block.lines.last_mut() {
@@ -885,7 +1071,7 @@ impl ConfigDocument {
     fn drop_empty_tail(&mut self) {
         while self.blocks.len() > 1 && self.blocks.last().is_some_and(|b| b.lines.is_empty()) {
             let dropped = self.blocks.pop();
-            debug_assert!(dropped.is_some_and(|b| b.id.is_none()));
+            debug_assert!(dropped.is_some_and(|b| !b.indexed));
         }
     }
 }
@@ -902,32 +1088,44 @@ impl ConfigDocument {
             self.blocks.len() == 1 || !last.lines.is_empty(),
             "empty last block"
         );
+        // The section a block's header names, if the block is indexed.
+        let id_of = |block: &Block| {
+            block
+                .lines
+                .first()
+                .filter(|_| block.indexed)
+                .and_then(|l| parse_header(self.text.of(l)))
+        };
         for (b, block) in self.blocks.iter().enumerate() {
             for (i, line) in block.lines.iter().enumerate() {
-                assert_eq!(line.kind, classify(&line.text), "{line:?}");
-                match (is_header(&line.text), i) {
+                let text = self.text.of(line);
+                assert_eq!(line.kind, classify(text), "{line:?} {text:?}");
+                match (is_header(text), i) {
                     (true, 0) if b > 0 => {
-                        assert_eq!(block.id, parse_header(&line.text), "block {b}");
+                        assert_eq!(id_of(block), parse_header(text), "block {b}");
                     }
-                    (true, _) => panic!("a header inside block {b}: {line:?}"),
-                    (false, 0) => assert_eq!(block.id, None, "block {b} has no header"),
+                    (true, _) => panic!("a header inside block {b}: {text:?}"),
+                    (false, 0) => assert!(!block.indexed, "block {b} has no header"),
                     (false, _) => {}
                 }
             }
-            if let Some(id) = &block.id {
+            if let Some(id) = id_of(block) {
                 assert!(
-                    self.index.get(id).is_some_and(|bs| bs.contains(&b)),
+                    self.index
+                        .get(&id)
+                        .is_some_and(|bs| bs.as_slice().contains(&b)),
                     "{id:?} not indexed"
                 );
             }
         }
         for (id, blocks) in &self.index {
+            let blocks = blocks.as_slice();
             assert!(
                 blocks.windows(2).all(|w| w[0] < w[1]) && !blocks.is_empty(),
                 "{id:?}: {blocks:?}"
             );
             for &b in blocks {
-                assert_eq!(self.blocks[b].id.as_ref(), Some(id), "block {b}");
+                assert_eq!(id_of(&self.blocks[b]).as_ref(), Some(id), "block {b}");
             }
         }
         let lines: Vec<&Line> = self.lines().collect();
@@ -937,7 +1135,7 @@ impl ConfigDocument {
                 "an unended line before the last"
             );
             assert!(
-                last.eol != Eol::None || !last.text.is_empty(),
+                last.eol != Eol::None || last.start < last.end,
                 "an empty unended last line"
             );
         }
@@ -956,7 +1154,7 @@ impl KeyLines {
 impl fmt::Display for ConfigDocument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for line in self.lines() {
-            f.write_str(&line.text)?;
+            f.write_str(self.text.of(line))?;
             f.write_str(line.eol.as_str())?;
         }
         Ok(())
@@ -1704,7 +1902,7 @@ mod tests {
                 ] {
                     let one_by_one = edited(text, |d| {
                         if !d.has_section(&id) {
-                            d.append_section(&id);
+                            d.append_section(&id, entries.len());
                         }
                         for (k, v) in entries {
                             d.set(&id, k, v);
@@ -2280,7 +2478,7 @@ mod tests {
                     };
                     model.push(ModelSection {
                         id: GenId::Known(written),
-                        header: id.header(),
+                        header: id.header_parts().concat(),
                         entries: Vec::new(),
                     });
                     model.len() - 1

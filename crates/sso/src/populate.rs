@@ -312,14 +312,15 @@ pub fn apply_plan(doc: &mut ConfigDocument, plan: &PopulatePlan, prune: bool) ->
     let mut new: Vec<(SectionId, Vec<(&str, &str)>)> = Vec::new();
     for p in &plan.profiles {
         let id = SectionId::Profile(p.name.clone());
-        let entries: Vec<(&str, &str)> = p
-            .entries
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let entries = || -> Vec<(&str, &str)> {
+            p.entries
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        };
         if !doc.has_section(&id) {
             summary.added.push(p.name.clone());
-            new.push((id, entries));
+            new.push((id, entries()));
             continue;
         }
         if doc.get(&id, MANAGED_KEY).as_deref() != Some(plan.session.as_str()) {
@@ -335,7 +336,7 @@ pub fn apply_plan(doc: &mut ConfigDocument, plan: &PopulatePlan, prune: bool) ->
             continue;
         }
         summary.updated.push(p.name.clone());
-        doc.replace_section(&id, &entries);
+        doc.replace_section(&id, &entries());
     }
     let mut gone = Vec::new();
     if prune {
