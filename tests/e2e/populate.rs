@@ -127,7 +127,7 @@ fn populate_throttled_throughout_ends_at_its_deadline_with_one_line_and_writes_n
     let throttled = fake.throttled();
     // keyfob counts the 429s it read; a call still in flight at the deadline reached the
     // fake but was never answered to keyfob, so the fake may count one more.
-    let said: usize = line
+    let said: u64 = line
         .split_once("throttled ")
         .and_then(|(_, rest)| rest.split_once(' '))
         .and_then(|(n, _)| n.parse().ok())
