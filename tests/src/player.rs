@@ -46,16 +46,25 @@ pub async fn type_into_login_page(
     };
     let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
     if let Some(seen) = probe {
+        // The probe tab loads the AWS URL until the recorder has seen it: a navigation that a
+        // busy machine drops is simply made again.
         let before = seen.load(Ordering::SeqCst);
         let page = browser
             .new_page("about:blank")
             .await
             .map_err(|e| format!("probe tab: {e}"))?;
-        let _ = page
-            .evaluate("location.href = 'https://signin.aws.amazon.com/probe'; true")
-            .await;
         while seen.load(Ordering::SeqCst) == before {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                page.goto("https://signin.aws.amazon.com/probe"),
+            )
+            .await;
+            for _ in 0..20 {
+                if seen.load(Ordering::SeqCst) != before {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         let _ = page.close().await;
     }
