@@ -14,13 +14,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use url::Url;
 
 const DEVELOPER: &str = "arn:aws:iam::111122223333:role/Developer";
 const ADMIN: &str = "arn:aws:iam::111122223333:role/Admin";
 const PROFILE: &str = "corp";
+/// `KEYFOB_BROWSER_ARGS` here. basic: Chromium keeps its cookie key out of the test keychain.
+const BROWSER_ARGS: [&str; 3] = ["--headless=new", "--no-sandbox", "--password-store=basic"];
 
 /// The "AWS sign-in host": a loopback TLS server with a throwaway certificate for
 /// `signin.aws.amazon.com` and `*.signin.aws.amazon.com`, which the test's Chromium accepts
@@ -31,8 +32,6 @@ struct Recorder {
     port: u16,
     /// The SPKI hash of the certificate's key, for `--ignore-certificate-errors-spki-list`.
     spki: String,
-    /// How many requests arrived (the player's probe waits for it to move).
-    heard: Arc<AtomicUsize>,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -65,12 +64,11 @@ impl Recorder {
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let heard = Arc::new(AtomicUsize::new(0));
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (h, l) = (heard.clone(), lines.clone());
+        let l = lines.clone();
         std::thread::spawn(move || {
             for tcp in listener.incoming().flatten() {
-                let (config, h, l) = (config.clone(), h.clone(), l.clone());
+                let (config, l) = (config.clone(), l.clone());
                 std::thread::spawn(move || {
                     let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
                     let Ok(conn) = rustls::ServerConnection::new(config) else {
@@ -89,7 +87,6 @@ impl Recorder {
                     let line = text.lines().next().unwrap_or_default();
                     let line = line.rsplit_once(' ').map_or(line, |(l, _)| l).to_owned();
                     l.lock().unwrap().push(line);
-                    h.fetch_add(1, Ordering::SeqCst);
                     let _ = tls.write_all(
                         // An inline icon: the probe's page asks for nothing more.
                         b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 36\r\nconnection: close\r\n\r\n<link rel=\"icon\" href=\"data:,\">probe",
@@ -99,17 +96,7 @@ impl Recorder {
                 });
             }
         });
-        Self {
-            port,
-            spki,
-            heard,
-            lines,
-        }
-    }
-
-    /// How many HTTP requests reached the AWS sign-in host.
-    fn seen(&self) -> usize {
-        self.heard.load(Ordering::SeqCst)
+        Self { port, spki, lines }
     }
 
     /// Their request lines (method and target).
@@ -149,11 +136,7 @@ fn setup(backend: Backend, browser: &str, idp: &str, sts: &str, extra: &str) -> 
         ),
     );
     sb.set_env("KEYFOB_BROWSER", &wrapper.display().to_string());
-    // basic: Chromium keeps its cookie key out of the test keychain.
-    sb.set_env(
-        "KEYFOB_BROWSER_ARGS",
-        "--headless=new --no-sandbox --password-store=basic",
-    );
+    sb.set_env("KEYFOB_BROWSER_ARGS", &BROWSER_ARGS.join(" "));
     let out = sb.run(&[
         "configure",
         "saml",
@@ -199,18 +182,29 @@ fn run_bounded(sb: &Sandbox, args: &[&str], limit: Duration) -> Output {
 }
 
 fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
+    wait_or_kill(child, limit).unwrap_or_else(|hung| {
+        panic!(
+            "keyfob did not finish within {} s; it said: {}",
+            limit.as_secs(),
+            stderr(&hung)
+        )
+    })
+}
+
+/// keyfob's output, or (`Err`) what it had said when it was killed after `limit`.
+fn wait_or_kill(child: std::process::Child, limit: Duration) -> Result<Output, Output> {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     if let Ok(out) = rx.recv_timeout(limit) {
-        return out.expect("wait keyfob");
+        return Ok(out.expect("wait keyfob"));
     }
     let _ = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status();
-    panic!("keyfob did not finish within {} s", limit.as_secs());
+    Err(rx.recv().expect("keyfob's output").expect("wait keyfob"))
 }
 
 /// Plays the user in a thread of its own (see [`keyfob_tests::player`]).
@@ -218,32 +212,23 @@ fn play_user(
     dir: PathBuf,
     user: &'static str,
     password: &'static str,
-    probe: Option<Arc<AtomicUsize>>,
 ) -> std::thread::JoinHandle<Result<(), String>> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async move {
-            tokio::time::timeout(
-                Duration::from_secs(90),
-                keyfob_tests::player::type_into_login_page(&dir, user, password, probe),
-            )
-            .await
-            .map_err(|_| "the login page did not appear within 90 s".to_owned())?
-        })
+        rt.block_on(keyfob_tests::player::type_into_login_page(
+            &dir,
+            user,
+            password,
+            Duration::from_secs(90),
+        ))
     })
 }
 
 /// `keyfob login --profile corp --browser ARGS…` while the test types `user`'s password.
-fn login_typing(
-    s: &Setup,
-    user: &'static str,
-    password: &'static str,
-    more: &[&str],
-    probe: bool,
-) -> Output {
+fn login_typing(s: &Setup, user: &'static str, password: &'static str, more: &[&str]) -> Output {
     let dir = profile_dir(&s.sb, &s.idp);
     let _ = std::fs::remove_file(dir.join("DevToolsActivePort"));
     let mut args = vec!["login", "--profile", PROFILE, "--browser"];
@@ -251,13 +236,21 @@ fn login_typing(
     let mut cmd = s.sb.keyfob(&args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn keyfob");
-    let player = play_user(dir, user, password, probe.then(|| s.recorder.heard.clone()));
-    let out = wait_bounded(child, Duration::from_secs(120));
-    player
-        .join()
-        .unwrap()
-        .expect("the test typed into the IdP page");
-    out
+    let player = play_user(dir, user, password);
+    let out = wait_or_kill(child, Duration::from_secs(120));
+    // The player's account first: when keyfob hangs, it says where the typing stuck.
+    let played = player.join().unwrap();
+    match (out, played) {
+        (Ok(out), Ok(())) => out,
+        (out, played) => {
+            let (Ok(out) | Err(out)) = out;
+            panic!(
+                "the test's typing: {played:?}; keyfob {}: {}",
+                out.status,
+                stderr(&out)
+            )
+        }
+    }
 }
 
 fn no_secret_in(out: &Output, password: &str) {
@@ -303,7 +296,7 @@ fn browser_login_types_into_simplesamlphp_and_botocore_gets_developer(backend: B
              region = us-east-1\ncredential_process = keyfob credential-process --profile corp\n"
         )
     );
-    let out = login_typing(&s, "alice", "alicepw", &[], false);
+    let out = login_typing(&s, "alice", "alicepw", &[]);
     assert_success(&out);
     assert!(
         stderr(&out).contains(&format!("Assumed {DEVELOPER} for profile corp.")),
@@ -355,8 +348,10 @@ fn assert_no_browser_left(dir: &Path) {
     }
 }
 
-// Proof 8: the recorder that stands in for signin.aws.amazon.com sees the probe (a GET the
-// test makes in the same browser, so the host mapping works) and nothing from the sign-in.
+// Proof 8: nothing of the sign-in reaches the recorder that stands in for
+// signin.aws.amazon.com, and that recorder does hear the same browser: after the login, the
+// test starts the browser once more as keyfob did (the same wrapper with its host mapping and
+// certificate key, the same arguments) and loads an AWS URL, which arrives.
 #[test]
 fn browser_login_answers_the_aws_post_itself_and_nothing_reaches_aws() {
     let (Some(backend), Some((browser, idp))) = (Backend::any(), peers()) else {
@@ -364,18 +359,19 @@ fn browser_login_answers_the_aws_post_itself_and_nothing_reaches_aws() {
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let s = setup(backend, &browser, &idp, &fake.url(), "");
-    let out = login_typing(&s, "alice", "alicepw", &[], true);
+    let out = login_typing(&s, "alice", "alicepw", &[]);
     assert_success(&out);
-    let lines = s.recorder.lines();
-    assert!(
-        !lines.is_empty() && lines.iter().all(|l| l == "GET /probe"),
-        "the probe reached the recorder, and nothing else did: {lines:?}"
-    );
-    let after_probe = s.recorder.seen();
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
     let call = fake.last(Op::AssumeRoleWithSaml).unwrap();
     assert_eq!(call.form_field("RoleArn"), Some(DEVELOPER));
-    // A second sign-in (IdP cookie: no typing) after the probe is long gone.
+    assert_eq!(
+        s.recorder.lines(),
+        Vec::<String>::new(),
+        "the sign-in reached the AWS host"
+    );
+    probe_the_aws_host(&s);
+    assert_eq!(s.recorder.lines(), ["GET /probe"]);
+    // A second sign-in (IdP cookie: no typing), now that the recorder is known to listen.
     delete_cached_credentials(&s.sb, backend);
     let out = run_bounded(
         &s.sb,
@@ -385,10 +381,33 @@ fn browser_login_answers_the_aws_post_itself_and_nothing_reaches_aws() {
     assert_success(&out);
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 2);
     assert_eq!(
-        s.recorder.seen(),
-        after_probe,
-        "the sign-in POST reached the AWS host: {:?}",
-        s.recorder.lines()
+        s.recorder.lines(),
+        ["GET /probe"],
+        "the second sign-in reached the AWS host"
+    );
+}
+
+/// Loads `https://signin.aws.amazon.com/probe` in the browser keyfob runs for this setup (its
+/// wrapper and `KEYFOB_BROWSER_ARGS`; a profile directory of its own, as keyfob's restores its
+/// last tabs), which prints the page.
+fn probe_the_aws_host(s: &Setup) {
+    let dir = s.sb.home().join("probe-profile");
+    let mut cmd = std::process::Command::new(s.sb.home().join("browser"));
+    cmd.args(BROWSER_ARGS)
+        .arg(format!("--user-data-dir={}", dir.display()))
+        .args(["--dump-dom", "https://signin.aws.amazon.com/probe"])
+        .env("HOME", s.sb.home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait_bounded(
+        cmd.spawn().expect("start the browser"),
+        Duration::from_secs(60),
+    );
+    assert!(
+        stdout(&out).contains("probe"),
+        "the browser did not load the AWS URL: {}",
+        stderr(&out)
     );
 }
 
@@ -401,7 +420,7 @@ fn browser_login_a_second_time_needs_no_typing(backend: Backend) {
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let s = setup(backend, &browser, &idp, &fake.url(), "");
-    assert_success(&login_typing(&s, "alice", "alicepw", &[], false));
+    assert_success(&login_typing(&s, "alice", "alicepw", &[]));
     assert_eq!(
         s.recorder.lines(),
         Vec::<String>::new(),
@@ -435,7 +454,7 @@ fn browser_login_for_bob_picks_admin_with_role_arn_and_lists_both_roles_without(
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let s = setup(backend, &browser, &idp, &fake.url(), "");
-    let out = login_typing(&s, "bob", "bobpw", &["--role-arn", ADMIN], false);
+    let out = login_typing(&s, "bob", "bobpw", &["--role-arn", ADMIN]);
     assert_success(&out);
     assert!(
         stderr(&out).contains(&format!("Assumed {ADMIN} for profile corp.")),
@@ -480,7 +499,7 @@ fn browser_credential_process_refreshes_headless_until_the_idp_session_is_gone(b
         &fake.url(),
         "keyfob_refresh_window = 13h\n",
     );
-    assert_success(&login_typing(&s, "alice", "alicepw", &[], false));
+    assert_success(&login_typing(&s, "alice", "alicepw", &[]));
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
     let first = fake.last(Op::AssumeRoleWithSaml).unwrap();
 
@@ -540,7 +559,7 @@ fn browser_credential_process_opens_the_login_window_once_the_idp_session_is_gon
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let mut s = setup(backend, &browser, &idp, &fake.url(), "");
-    assert_success(&login_typing(&s, "alice", "alicepw", &[], false));
+    assert_success(&login_typing(&s, "alice", "alicepw", &[]));
     // Cold: no cached credentials, and the IdP session is gone (its cookie deleted).
     delete_cached_credentials(&s.sb, backend);
     let dir = profile_dir(&s.sb, &idp);
@@ -587,7 +606,7 @@ fn browser_credential_process_opens_the_login_window_once_the_idp_session_is_gon
             .any(|l| l.contains(&format!("profile corp needs you to sign in at {host}"))),
         "{said:?}"
     );
-    let player = play_user(dir.clone(), "alice", "alicepw", None);
+    let player = play_user(dir.clone(), "alice", "alicepw");
     let out = wait_bounded(child, Duration::from_secs(120));
     player
         .join()
@@ -614,7 +633,7 @@ fn browser_twenty_concurrent_cold_credential_processes_make_one_browser_run(back
     };
     let fake = FakeAws::start(FakeConfig::default()).unwrap();
     let mut s = setup(backend, &browser, &idp, &fake.url(), "");
-    assert_success(&login_typing(&s, "alice", "alicepw", &[], false));
+    assert_success(&login_typing(&s, "alice", "alicepw", &[]));
     assert_eq!(fake.count(Op::AssumeRoleWithSaml), 1);
     delete_cached_credentials(&s.sb, backend);
 
@@ -807,7 +826,7 @@ fn browser_login_signs_in_where_the_login_form_is_built_by_javascript() {
 
     // The browser runs the script, the test types, keyfob captures.
     let s = setup(backend, &browser, &front, &fake.url(), "");
-    let out = login_typing(&s, "alice", "alicepw", &[], false);
+    let out = login_typing(&s, "alice", "alicepw", &[]);
     assert_success(&out);
     assert!(
         stderr(&out).contains(&format!("Assumed {DEVELOPER}")),
