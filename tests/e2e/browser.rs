@@ -239,13 +239,13 @@ fn login_typing(s: &Setup, user: &'static str, password: &'static str, more: &[&
     let player = play_user(dir, user, password);
     let out = wait_or_kill(child, Duration::from_secs(120));
     // The player's account first: when keyfob hangs, it says where the typing stuck.
-    let played = player.join().unwrap();
-    match (out, played) {
+    let typing = player.join().unwrap();
+    match (out, typing) {
         (Ok(out), Ok(())) => out,
-        (out, played) => {
+        (out, typing) => {
             let (Ok(out) | Err(out)) = out;
             panic!(
-                "the test's typing: {played:?}; keyfob {}: {}",
+                "the test's typing: {typing:?}; keyfob {}: {}",
                 out.status,
                 stderr(&out)
             )
