@@ -285,3 +285,49 @@ fn botocore_reads_the_base_profile_through_credential_process() {
     assert_success(&out);
     assert_eq!(stdout(&out), format!("custom-process {AKID}\n"));
 }
+
+// keyfob is two programs (keyfob_core::programs): `keyfob` answers a cache hit by itself, in
+// every way a request can name the profile, and hands anything else to `keyfob-engine` next to
+// it. Alone in a directory, it still serves the hit, and names the engine for everything else.
+#[test]
+fn keyfob_alone_serves_a_cache_hit_and_names_its_engine_for_anything_else() {
+    let Some(backend) = Backend::any() else {
+        return;
+    };
+    let mut sb = Sandbox::new(backend);
+    sb.add_user("base", AKID, SECRET);
+    let alone = sb.home().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    let front = alone.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(bin("keyfob"), &front).unwrap();
+    let run = |sb: &Sandbox, args: &[&str]| sb.command(&front).args(args).output().unwrap();
+    for args in [
+        &["credential-process", "--profile", "base"][..],
+        &["credential-process", "--profile=base"],
+        &["credential-process", "-p", "base"],
+    ] {
+        let out = run(&sb, args);
+        assert_success(&out);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["AccessKeyId"], AKID, "{args:?}");
+    }
+    sb.set_env("AWS_PROFILE", "base");
+    assert_success(&run(&sb, &["credential-process"]));
+    // Not a hit, or not a request a hit may answer: the engine's.
+    for args in [
+        &["credential-process", "--profile", "nothing-stored"][..],
+        &["-v", "credential-process", "--profile", "base"],
+        &["status"],
+        &["--version"],
+    ] {
+        let line = assert_one_line_error(&run(&sb, args));
+        assert!(
+            line.contains("cannot run keyfob-engine") && line.contains("reinstall keyfob"),
+            "{args:?}: {line}"
+        );
+    }
+    // Next to its engine, the same requests are answered.
+    let out = sb.run(&["-v", "credential-process", "--profile", "base"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains(AKID));
+}

@@ -72,13 +72,14 @@ impl App {
     }
 
     /// The program `credential_process` lines run: `KEYFOB_COMMAND` when it is set (a wrapper,
-    /// a Nix store path…); `keyfob` when that name on PATH is this binary; else this binary's
-    /// absolute path, in the form Windows tools read (no `\\?\` prefix).
+    /// a Nix store path…); `keyfob` when that name on PATH is this keyfob; else the absolute
+    /// path of this keyfob's `keyfob` program (not its engine's: [`keyfob_core::programs`]),
+    /// in the form Windows tools read (no `\\?\` prefix).
     pub(crate) fn self_program(&self) -> crate::Result<String> {
         if let Some(cmd) = self.env.get_non_empty("KEYFOB_COMMAND") {
             return self.check_command(cmd);
         }
-        let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        let Some(me) = keyfob_core::programs::public_exe() else {
             return Ok("keyfob".to_owned());
         };
         let name = format!("keyfob{}", std::env::consts::EXE_SUFFIX);
@@ -147,17 +148,9 @@ impl App {
     }
 
     /// Whether `program` (the first word of a `credential_process` line) is keyfob: the
-    /// program `KEYFOB_COMMAND` names, or a path to this very binary.
+    /// program `KEYFOB_COMMAND` names, or a path to keyfob or its engine.
     pub(crate) fn is_self_command(&self, program: &str) -> bool {
-        if self
-            .env
-            .get_non_empty("KEYFOB_COMMAND")
-            .is_some_and(|cmd| cmd == program)
-        {
-            return true;
-        }
-        let me = std::env::current_exe().and_then(std::fs::canonicalize);
-        me.is_ok_and(|me| std::fs::canonicalize(program).is_ok_and(|p| p == me))
+        keyfob_core::programs::is_keyfob(&self.env, program)
     }
 }
 

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "keyfob",
+    // The engine reads its arguments as `keyfob` (keyfob_core::programs), whatever its file.
+    bin_name = "keyfob",
     version,
     propagate_version = true,
     max_term_width = 100

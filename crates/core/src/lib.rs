@@ -13,6 +13,7 @@
 //! - [`editor`] is the format-preserving `~/.aws/config` editor.
 #![deny(missing_docs)]
 
+pub mod auto_login;
 pub mod chain;
 pub mod console;
 pub mod credential_process_line;
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod fingerprint;
+pub mod hit;
 pub mod iam_user;
 pub mod kubeconfig;
 pub mod lock;
@@ -30,6 +32,7 @@ pub mod net;
 pub mod partition;
 pub mod paths;
 pub mod profile;
+pub mod programs;
 pub mod sdk_credentials;
 pub mod secret;
 pub mod serve;

@@ -64,7 +64,8 @@ impl Served<'_> {
     /// be served on this presumption: anything else goes through [`Served::plan`], which
     /// decides with the read.
     pub fn presumed(&self, profile: &Profile<'_>) -> Option<Plan> {
-        if self.running_as != Some(profile.name()) || profile.get("credential_process").is_some() {
+        // Its own credential_process line, if any, is this process (see `as_which`).
+        if self.running_as != Some(profile.name()) {
             return None;
         }
         match profile.plan() {
@@ -136,6 +137,7 @@ mod tests {
         [profile line]\nsso_session = s\nsso_account_id = 111100000001\nsso_role_name = Admin\n\
         credential_process = keyfob credential-process --profile line\n\
         [profile user]\nregion = eu-west-1\n\
+        [profile added]\ncredential_process = keyfob credential-process --profile added\n\
         [profile mfa]\nmfa_serial = arn:aws:iam::1:mfa/me\n\
         [profile saml]\nkeyfob_saml_url = https://idp.example/sso\nkeyfob_saml_username = me\n\
         [profile role]\nrole_arn = arn:aws:iam::1:role/R\nsource_profile = native\n";
@@ -156,7 +158,7 @@ mod tests {
     /// keychain read that decides whether keyfob serves them.
     #[test]
     fn only_the_asked_for_sso_or_plain_iam_user_profile_is_presumed_keyfobs() {
-        for name in ["native", "own", "user"] {
+        for name in ["native", "own", "user", "line", "added"] {
             assert!(presumed(Some(name), name).is_some(), "{name}");
             assert!(presumed(None, name).is_none(), "{name}: not running as it");
             assert!(
@@ -169,12 +171,17 @@ mod tests {
             Some(Plan::Sso { .. })
         ));
         assert!(matches!(
-            presumed(Some("user"), "user"),
-            Some(Plan::IamUser { .. })
+            presumed(Some("line"), "line"),
+            Some(Plan::Sso { .. })
         ));
-        // A credential_process line decides by itself; MFA and SAML read more than a hit;
-        // a role profile is a chain.
-        for name in ["line", "mfa", "saml", "role"] {
+        for name in ["user", "added"] {
+            assert!(matches!(
+                presumed(Some(name), name),
+                Some(Plan::IamUser { .. })
+            ));
+        }
+        // MFA and SAML read more than a hit; a role profile is a chain.
+        for name in ["mfa", "saml", "role"] {
             assert!(presumed(Some(name), name).is_none(), "{name}");
         }
     }

@@ -40,10 +40,8 @@ pub(crate) const SIGNIN_BUDGET: Duration = Duration::from_secs(5 * 60);
 pub(crate) const SIGNIN_WAIT: Duration =
     Duration::from_secs(SIGNIN_BUDGET.as_secs() + LOCK_WAIT.as_secs() + REFRESH_BUDGET.as_secs());
 
-/// The environment variable that overrides `keyfob_auto_login`.
-pub(crate) const ENV_VAR: &str = "KEYFOB_AUTO_LOGIN";
-/// The profile and sso-session key.
-pub(crate) const KEY: &str = "keyfob_auto_login";
+pub(crate) use keyfob_core::auto_login::{KEY, check};
+use keyfob_core::auto_login::{env_setting, parse_flag, profile_setting};
 
 /// What a sign-in is for.
 enum Target {
@@ -129,48 +127,6 @@ enum Way {
     Password,
     /// The IdP's own page, in a browser window keyfob opens (browser SAML profiles).
     Browser,
-}
-
-/// `true`, `false` or an error for a `keyfob_auto_login` value.
-fn parse_flag(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// `KEYFOB_AUTO_LOGIN`, checked.
-fn env_setting(env: &keyfob_core::Env) -> crate::Result<Option<bool>> {
-    env.get_non_empty(ENV_VAR)
-        .map(|v| {
-            parse_flag(&v).ok_or_else(|| {
-                Report::usage(format!(
-                    "{ENV_VAR}={v} is neither 1 (sign in when needed) nor 0 (never)"
-                ))
-            })
-        })
-        .transpose()
-}
-
-/// `keyfob_auto_login` of profile `name`, checked.
-fn profile_setting(profiles: &Profiles, name: &str) -> crate::Result<Option<bool>> {
-    let Some(v) = profiles.profile(name).and_then(|p| p.get(KEY)) else {
-        return Ok(None);
-    };
-    parse_flag(v).map(Some).ok_or_else(|| {
-        Report::usage(format!(
-            "{KEY} = {v} in profile {name} is neither true nor false; fix it in {}",
-            profiles.config_path.display()
-        ))
-    })
-}
-
-/// Checks the settings a request reads before anything else happens.
-pub(crate) fn check(env: &keyfob_core::Env, profiles: &Profiles, name: &str) -> crate::Result<()> {
-    env_setting(env)?;
-    profile_setting(profiles, name)?;
-    Ok(())
 }
 
 /// Whether a sign-in may start: `KEYFOB_AUTO_LOGIN`, else `keyfob_auto_login` of the profile
@@ -527,19 +483,7 @@ fn idp_host(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_are_true_or_false_and_nothing_else() {
-        for v in ["1", "true", "TRUE", "yes", "on", " true "] {
-            assert_eq!(parse_flag(v), Some(true), "{v}");
-        }
-        for v in ["0", "false", "False", "no", "off"] {
-            assert_eq!(parse_flag(v), Some(false), "{v}");
-        }
-        for v in ["", "2", "maybe", "truee"] {
-            assert_eq!(parse_flag(v), None, "{v}");
-        }
-    }
+    use keyfob_core::auto_login::ENV_VAR;
 
     #[test]
     fn the_way_in_follows_what_can_reach_the_person() {
