@@ -3,7 +3,9 @@
 # role credentials are in the keychain) on the kernel keyring and on the Secret Service, in one
 # hyperfine run per keychain next to:
 #   - the floor: bench/hello, a hello-world Rust binary built with keyfob's [profile.release];
-#   - `keyfob --version`: starting the keyfob binary at all;
+#   - `keyfob --version`: keyfob handing a command to keyfob-engine, and `keyfob-engine
+#     --version`, the whole of keyfob starting (keyfob_core::programs: a cache hit is answered
+#     by keyfob alone);
 #   - the peer doing the same job on the same profile: `aws-sso-util credential-process`
 #     (PyPI, pinned in bench/requirements.txt), its role credentials warm in ~/.aws/cli/cache.
 #     (Debian's AWS CLI v2.9, `aws configure export-credentials`, cannot be the peer here: it
@@ -112,7 +114,13 @@ for i in "${!bins[@]}"; do
 done >"$AWS_CONFIG_FILE"
 
 commands=("$hello" "$KEYFOB_BIN --version")
-labels=("hello-world (bench/hello, keyfob's release profile): the floor" "\`keyfob --version\`")
+labels=("hello-world (bench/hello, keyfob's release profile): the floor" "\`keyfob --version\` (keyfob runs keyfob-engine)")
+# The whole of keyfob starting (keyfob_core::programs), when this keyfob has an engine.
+engine=$(dirname "$KEYFOB_BIN")/keyfob-engine
+if [ -x "$engine" ]; then
+    commands+=("$engine --version")
+    labels+=("\`keyfob-engine --version\`: starting the whole of keyfob")
+fi
 for i in "${!bins[@]}"; do
     commands+=("${bins[$i]} credential-process --profile p$i")
     labels+=("cached \`${names[$i]} credential-process\`")

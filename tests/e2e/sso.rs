@@ -799,6 +799,46 @@ fn a_native_profiles_cache_hit_is_served_without_reading_its_token_issue_8(backe
     assert!(!sb.home().join(".aws/sso/cache").exists());
 }
 
+// Issue 9 (cached hit): a profile populate wrote (keyfob's keys and a credential_process line
+// that runs keyfob) is a hit `keyfob` answers alone: copied into a directory without its
+// engine, it serves the cached role credentials and calls nobody.
+on_each_backend!(a_populated_profiles_cache_hit_is_served_by_keyfob_without_its_engine);
+fn a_populated_profiles_cache_hit_is_served_by_keyfob_without_its_engine(backend: Backend) {
+    let fake = start(FakeConfig::default());
+    let sb = sso_sandbox(backend, &fake);
+    login(&sb, &[]);
+    assert_success(&populate(&sb, &[]));
+    assert!(
+        sb.read_config()
+            .contains("credential_process = keyfob credential-process --profile acct-0001.Admin")
+    );
+    let first = creds_json(&sb.run(&["credential-process", "--profile", "acct-0001.Admin"]));
+    fake.reset();
+    let alone = sb.home().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    let front = alone.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(bin("keyfob"), &front).unwrap();
+    let out = sb
+        .command(&front)
+        .args(["credential-process", "--profile", "acct-0001.Admin"])
+        .output()
+        .unwrap();
+    assert_eq!(creds_json(&out)["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(
+        fake.counters().values().sum::<u64>(),
+        0,
+        "a hit calls nobody"
+    );
+    // The next profile is a miss: the engine's, which this directory lacks.
+    let out = sb
+        .command(&front)
+        .args(["credential-process", "--profile", "acct-0002.ReadOnly"])
+        .output()
+        .unwrap();
+    assert!(assert_one_line_error(&out).contains("cannot run keyfob-engine"));
+    assert_eq!(fake.counters().values().sum::<u64>(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // the AWS CLI token cache mirror, and native profiles
 

@@ -245,16 +245,9 @@ impl Listing {
                     .access_token(access.as_ref())
                     .max_results(PAGE_SIZE)
                     .set_next_token(next.clone());
-                let (endpoint, cfg) = (endpoint.clone(), cfg.clone());
-                async move {
-                    req.send().await.map_err(|e| {
-                        let unauthorized = matches!(
-                            e.as_service_error(),
-                            Some(ListAccountsError::UnauthorizedException(_))
-                        );
-                        Failed::portal("ListAccounts", unauthorized, &endpoint, &cfg, e)
-                    })
-                }
+                portal_request("ListAccounts", &endpoint, &cfg, req.send(), |e| {
+                    matches!(e, ListAccountsError::UnauthorizedException(_))
+                })
             })
             .await;
             Answer::Page(page.map(|page| {
@@ -304,16 +297,9 @@ impl Listing {
                         .account_id(&account_id)
                         .max_results(PAGE_SIZE)
                         .set_next_token(next.clone());
-                    let (endpoint, cfg) = (endpoint.clone(), cfg.clone());
-                    async move {
-                        req.send().await.map_err(|e| {
-                            let unauthorized = matches!(
-                                e.as_service_error(),
-                                Some(ListAccountRolesError::UnauthorizedException(_))
-                            );
-                            Failed::portal("ListAccountRoles", unauthorized, &endpoint, &cfg, e)
-                        })
-                    }
+                    portal_request("ListAccountRoles", &endpoint, &cfg, req.send(), |e| {
+                        matches!(e, ListAccountRolesError::UnauthorizedException(_))
+                    })
                 })
                 .await;
                 let page = match page {
@@ -363,6 +349,27 @@ impl Listing {
 struct Failed {
     error: SsoError,
     retry_after: Option<Duration>,
+}
+
+/// One portal request for the retry loop: `send` makes it, and its error becomes a [`Failed`]
+/// (`unauthorized` picks the answer that means the sign-in has ended).
+fn portal_request<T, E>(
+    operation: &'static str,
+    endpoint: &Arc<str>,
+    cfg: &Arc<SsoSessionConfig>,
+    send: impl Future<Output = Result<T, aws_sdk_sso::error::SdkError<E, HttpResponse>>>,
+    unauthorized: fn(&E) -> bool,
+) -> impl Future<Output = Result<T, Failed>>
+where
+    E: aws_sdk_sso::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (endpoint, cfg) = (endpoint.clone(), cfg.clone());
+    async move {
+        send.await.map_err(|e| {
+            let unauthorized = e.as_service_error().is_some_and(unauthorized);
+            Failed::portal(operation, unauthorized, &endpoint, &cfg, e)
+        })
+    }
 }
 
 impl Failed {
