@@ -1,5 +1,9 @@
 //! keyfob: fresh, refreshable AWS credentials from IAM Identity Center or a SAML IdP, kept in
 //! the OS keychain and served through `credential_process`.
+//!
+//! This is `keyfob-engine`, the whole of keyfob. People and SDKs run `keyfob` (`front.rs`),
+//! which answers a cached `credential-process` itself and runs this program, with the same
+//! arguments, for everything else (see `keyfob_core::programs`).
 
 /// The CLI's errors: every library error converts into a [`keyfob_core::Report`] with `?`.
 type Result<T> = std::result::Result<T, keyfob_core::Report>;
