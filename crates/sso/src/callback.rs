@@ -35,6 +35,16 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
+/// The loopback port `listener` took (the redirect URI names it).
+pub(crate) fn port_of(listener: &TcpListener) -> Result<u16, SsoError> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| SsoError::Callback {
+            reason: e.to_string(),
+        })
+}
+
 /// Waits for the callback with `expected_state` and returns its authorization code (or the
 /// error it carries). Requests for other paths, with another `Host`, or without this login's
 /// state are answered and the wait goes on.
@@ -43,12 +53,7 @@ pub(crate) async fn receive_code(
     expected_state: &str,
     timeout: Duration,
 ) -> Result<String, SsoError> {
-    let port = listener
-        .local_addr()
-        .map_err(|e| SsoError::Callback {
-            reason: e.to_string(),
-        })?
-        .port();
+    let port = port_of(listener)?;
     let wait = async {
         let mut connections = JoinSet::new();
         loop {

@@ -6,7 +6,7 @@
 //! polling rules, so that IAM Identity Center sees a client it already knows how to serve.
 
 use crate::SsoContext;
-use crate::callback::{CALLBACK_PATH, receive_code};
+use crate::callback::{CALLBACK_PATH, port_of, receive_code};
 use crate::clients;
 use crate::error::{Service, SsoError};
 use crate::session::{Flow, SsoSessionConfig};
@@ -395,12 +395,7 @@ async fn pkce(
     if !fresh {
         check_client(oidc, reg).await?;
     }
-    let port = listener
-        .local_addr()
-        .map_err(|e| SsoError::Callback {
-            reason: e.to_string(),
-        })?
-        .port();
+    let port = port_of(listener)?;
     let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let state = oauth2::CsrfToken::new_random();
