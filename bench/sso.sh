@@ -119,7 +119,7 @@ print(f"| {env['CONCURRENT']} concurrent cold credential requests: GetRoleCreden
       + " | ".join(cells) + f" | {int(cells[-1]) / kf:.0f}x fewer |")
 print()
 version = ", ".join(f"{hf(f'keyfob-{b}-credential-process')[1]['median'] * 1000:.2f} ms ({b})" for b in backends)
-print(f"Same run: starting the keyfob binary at all (`keyfob --version`, median) took {version}. "
+print(f"Same run: `keyfob --version` (keyfob starting and running keyfob-engine, median) took {version}. "
       f"Both tools made the same calls in every populate run (the fake's counters). "
       f"{os.cpu_count()} CPUs; load average {counts['load']} at the start, {counts['load_end']} at the end.")
 PY
