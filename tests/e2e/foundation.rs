@@ -296,10 +296,7 @@ fn keyfob_alone_serves_a_cache_hit_and_names_its_engine_for_anything_else() {
     };
     let mut sb = Sandbox::new(backend);
     sb.add_user("base", AKID, SECRET);
-    let alone = sb.home().join("alone");
-    std::fs::create_dir(&alone).unwrap();
-    let front = alone.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
-    std::fs::copy(bin("keyfob"), &front).unwrap();
+    let front = keyfob_alone(&sb);
     let run = |sb: &Sandbox, args: &[&str]| sb.command(&front).args(args).output().unwrap();
     for args in [
         &["credential-process", "--profile", "base"][..],

@@ -284,10 +284,7 @@ fn snapshot_errors_config_and_profiles() {
         cases.error(case, &sb.run(args));
     }
     // `keyfob` without `keyfob-engine` next to it (keyfob_core::programs).
-    let alone = sb.home().join("alone");
-    std::fs::create_dir(&alone).unwrap();
-    let front = alone.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
-    std::fs::copy(bin("keyfob"), &front).unwrap();
+    let front = keyfob_alone(&sb);
     cases.error(
         "keyfob without keyfob-engine: status",
         &sb.command(&front).arg("status").output().unwrap(),

@@ -814,10 +814,7 @@ fn a_populated_profiles_cache_hit_is_served_by_keyfob_without_its_engine(backend
     );
     let first = creds_json(&sb.run(&["credential-process", "--profile", "acct-0001.Admin"]));
     fake.reset();
-    let alone = sb.home().join("alone");
-    std::fs::create_dir(&alone).unwrap();
-    let front = alone.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
-    std::fs::copy(bin("keyfob"), &front).unwrap();
+    let front = keyfob_alone(&sb);
     let out = sb
         .command(&front)
         .args(["credential-process", "--profile", "acct-0001.Admin"])

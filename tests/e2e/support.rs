@@ -122,6 +122,16 @@ pub(crate) fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// `keyfob` copied alone into a new directory of `sb`'s home, without `keyfob-engine` next to
+/// it (`keyfob_core::programs`): it answers cache hits, and nothing else.
+pub(crate) fn keyfob_alone(sb: &Sandbox) -> PathBuf {
+    let dir = sb.home().join("alone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let front = dir.join(format!("keyfob{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(bin("keyfob"), &front).unwrap();
+    front
+}
+
 pub(crate) struct Sandbox {
     pub(crate) dir: tempfile::TempDir,
     /// The backend keyfob uses here: the one `KEYFOB_KEYRING` names, or with
