@@ -212,7 +212,7 @@ fn play_user(
     dir: PathBuf,
     user: &'static str,
     password: &'static str,
-) -> std::thread::JoinHandle<Result<(), String>> {
+) -> std::thread::JoinHandle<Result<String, String>> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -231,17 +231,26 @@ fn play_user(
 fn login_typing(s: &Setup, user: &'static str, password: &'static str, more: &[&str]) -> Output {
     let dir = profile_dir(&s.sb, &s.idp);
     let _ = std::fs::remove_file(dir.join("DevToolsActivePort"));
-    let mut args = vec!["login", "--profile", PROFILE, "--browser"];
+    // -vv: a hang shows how far keyfob got (and debug output must hold no secret either).
+    let mut args = vec!["-vv", "login", "--profile", PROFILE, "--browser"];
     args.extend_from_slice(more);
     let mut cmd = s.sb.keyfob(&args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn keyfob");
     let player = play_user(dir, user, password);
+    finish_typing(child, player)
+}
+
+/// keyfob's output once it has ended (killed after 120 s) and the player's typing: when either
+/// failed, the panic says what both did (the player's steps, keyfob's stderr).
+fn finish_typing(
+    child: std::process::Child,
+    player: std::thread::JoinHandle<Result<String, String>>,
+) -> Output {
     let out = wait_or_kill(child, Duration::from_secs(120));
-    // The player's account first: when keyfob hangs, it says where the typing stuck.
     let typing = player.join().unwrap();
     match (out, typing) {
-        (Ok(out), Ok(())) => out,
+        (Ok(out), Ok(_)) => out,
         (out, typing) => {
             let (Ok(out) | Err(out)) = out;
             panic!(
@@ -607,11 +616,7 @@ fn browser_credential_process_opens_the_login_window_once_the_idp_session_is_gon
         "{said:?}"
     );
     let player = play_user(dir.clone(), "alice", "alicepw");
-    let out = wait_bounded(child, Duration::from_secs(120));
-    player
-        .join()
-        .unwrap()
-        .expect("the test typed into the IdP page");
+    let out = finish_typing(child, player);
     said.extend(rx.try_iter());
     assert!(out.status.success(), "credential-process failed: {said:?}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -24,18 +24,18 @@ async fn endpoint(dir: &Path) -> (u16, String) {
 }
 
 /// Waits for the browser whose profile directory is `dir`, then for a page with a password
-/// field, fills in `user` and `password` and submits that form, all within `limit`. A failure
-/// names the steps taken, so that a stuck run says where it stuck.
+/// field, fills in `user` and `password` and submits that form, all within `limit`. It returns
+/// the steps taken (`Err` when it did not type), so that a stuck run says where it stuck.
 pub async fn type_into_login_page(
     dir: &Path,
     user: &str,
     password: &str,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let steps = Steps::new();
     let played = tokio::time::timeout(limit, play(dir, user, password, &steps)).await;
     let failed = match played {
-        Ok(Ok(())) => return Ok(()),
+        Ok(Ok(())) => return Ok(steps.render()),
         Ok(Err(e)) => e,
         Err(_) => format!("no login page typed into within {} s", limit.as_secs()),
     };
@@ -106,7 +106,7 @@ async fn play(dir: &Path, user: &str, password: &str, steps: &Steps) -> Result<(
             match page.evaluate(fill.as_str()).await {
                 Ok(r) => {
                     if r.into_value::<bool>().unwrap_or(false) {
-                        steps.add("typed and submitted");
+                        steps.add(format!("typed and submitted (pages: {urls:?})"));
                         handler.abort();
                         return Ok(());
                     }

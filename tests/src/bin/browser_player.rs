@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Duration::from_secs(90),
     ));
     match done {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyfob-browser-player: {e}");
             ExitCode::FAILURE
